@@ -1,0 +1,1 @@
+"""The hpagent daemon: config, sampling, store, signing, outbox, MQTT and the CLI."""

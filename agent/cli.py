@@ -1,0 +1,213 @@
+"""The ``hpagent`` command line: the daemon, commissioning, diagnosis and the bench.
+
+Each command imports what it needs when it runs, so that ``hpagent --help`` and the quick
+commands start fast on a small gateway. Exit codes: 0 success, 1 failure, 2 usage,
+78 configuration error (sysexits EX_CONFIG).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from agent.defaults import DEFAULT_CONFIG, DEFAULT_STATE_DIR, EX_CONFIG
+
+if TYPE_CHECKING:
+    from agent.config import Config
+
+app = typer.Typer(name="hpagent", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None, pretty_exceptions_enable=False,
+                  help="Heat pump performance telemetry: poll, store, sign, publish.")
+config_app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
+key_app = typer.Typer(no_args_is_help=True, help="The gateway's signing key.")
+hil_app = typer.Typer(no_args_is_help=True, help="Simulated devices of the test bench.")
+app.add_typer(config_app, name="config")
+app.add_typer(key_app, name="key")
+app.add_typer(hil_app, name="hil")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file.")]
+StateDirOpt = Annotated[Path | None, typer.Option(
+    "--state-dir", help="State directory (database, key); overrides the config.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"hpagent: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load_config(path: Path, state_dir: Path | None) -> Config:
+    from agent.config import load_config
+    from drivers.yamlfile import YamlFileError
+
+    try:
+        return load_config(path).with_state_dir(state_dir)
+    except YamlFileError as exc:
+        fail(f"configuration has problems:\n{exc}", EX_CONFIG)
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None) -> None:
+    """Run the agent until SIGTERM or SIGINT, then flush and exit 0."""
+    import asyncio
+
+    from agent import logs
+    from agent.daemon import run_until_signalled
+    from agent.keys import KeyFileError
+    from agent.store import StoreError
+
+    cfg = _load_config(config, state_dir)
+    logs.configure(cfg.log.level, cfg.log.format)
+    try:
+        asyncio.run(run_until_signalled(cfg))
+    except (KeyFileError, StoreError) as exc:
+        fail(str(exc))
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="Configuration file to check.")],
+                 ) -> None:
+    """Check a configuration file; list every problem with file, line and key (exit 78)."""
+    cfg = _load_config(file, None)
+    typer.echo(f"{file}: ok ({len(cfg.devices)} devices, {len(cfg.destinations)} destinations)")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of the configuration file."""
+    from agent.config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+def _key_path(config: Path, state_dir: Path | None, key_file: Path | None) -> Path:
+    if key_file is not None:
+        return key_file
+    if config.exists():
+        return _load_config(config, state_dir).signing_key
+    return (state_dir or DEFAULT_STATE_DIR) / "gateway.key"
+
+
+KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="The key file itself.")]
+
+
+@key_app.command("init")
+def key_init(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+             key_file: KeyFileOpt = None) -> None:
+    """Create the gateway's Ed25519 signing key (mode 0600); never overwrites one."""
+    from agent.jws import thumbprint
+    from agent.keys import KeyFileError, init_key
+
+    path = _key_path(config, state_dir, key_file)
+    try:
+        key = init_key(path)
+    except KeyFileError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    typer.echo(f"created {path} (key id {thumbprint(key.public_key())})")
+
+
+@key_app.command("show")
+def key_show(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+             key_file: KeyFileOpt = None,
+             jwk: Annotated[bool, typer.Option("--jwk", help="As a JSON Web Key.")] = False,
+             ) -> None:
+    """Print the gateway's public key (PEM, or JWK with its RFC 7638 key id)."""
+    from agent.jws import public_jwk
+    from agent.keys import KeyFileError, load_private_key, public_pem
+
+    path = _key_path(config, state_dir, key_file)
+    try:
+        public = load_private_key(path).public_key()
+    except KeyFileError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(public_jwk(public)) if jwk else public_pem(public), nl=jwk)
+
+
+@app.command("verify")
+def verify_cmd(
+    key: Annotated[Path, typer.Option("--key", help="Public key of the gateway (PEM or JWK).")],
+    broker: Annotated[str | None, typer.Option(help="HOST:PORT of the broker.")] = None,
+    topic: Annotated[str, typer.Option(help="Topic filter to subscribe to.")] = "hpagent/v1/#",
+    file: Annotated[Path | None, typer.Option(help="Messages saved one per line.")] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    ca_file: Annotated[Path | None, typer.Option(help="CA for TLS (enables TLS).")] = None,
+    client_cert: Annotated[Path | None, typer.Option(help="Client certificate (TLS).")] = None,
+    client_key: Annotated[Path | None, typer.Option(help="Client key (TLS).")] = None,
+    username: Annotated[str | None, typer.Option(help="Broker user name.")] = None,
+    password_file: Annotated[Path | None, typer.Option(help="File with the password.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check signatures and sequence/hash chains of messages from a broker or a file."""
+    from agent import logs
+    from agent.keys import KeyFileError, load_public_key
+    from agent.verify_cli import listen, read_file, render
+
+    if (broker is None) == (file is None):
+        fail("give exactly one of --broker and --file", 2)
+    try:
+        public = load_public_key(key)
+    except KeyFileError as exc:
+        fail(str(exc))
+    logs.configure("warning")
+    if file is not None:
+        report = read_file(file, public)
+    else:
+        assert broker is not None
+        if count is None and seconds is None:
+            fail("with --broker, give --count and/or --seconds", 2)
+        report = listen(broker, topic, public, count=count, seconds=seconds, ca_file=ca_file,
+                        client_cert=client_cert, client_key=client_key, username=username,
+                        password_file=password_file)
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else render(report))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@hil_app.command("heatpump")
+def hil_heatpump(
+    port: Annotated[int, typer.Option(help="TCP port to serve Modbus on.")] = 5020,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    unit: Annotated[int, typer.Option(help="Modbus unit id.")] = 1,
+) -> None:
+    """Serve the simulated air-to-water heat pump over Modbus TCP until Ctrl-C."""
+    import asyncio
+
+    from hil.heatpump_server import serve_forever
+
+    from agent import logs
+
+    logs.configure("info")
+    try:
+        asyncio.run(serve_forever(host, port, unit=unit, speed=speed))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror}")
+
+
+@app.command()
+def demo(seconds: Annotated[float | None, typer.Option(
+        help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
+         speed: Annotated[float, typer.Option(help="Simulation speed-up.")] = 60.0,
+         interval: Annotated[float, typer.Option(help="Poll interval, seconds.")] = 2.0) -> None:
+    """Simulated heat pump + local broker + agent + verifier, with a live table."""
+    import asyncio
+
+    from agent.demo import run_demo
+
+    ok = asyncio.run(run_demo(seconds=seconds, speed=speed, interval=interval))
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

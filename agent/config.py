@@ -1,0 +1,208 @@
+"""The agent's configuration file (``/etc/hpagent/hpagent.yaml``): models, defaults and checks.
+
+Defaults live here, in the models, and reach the generated JSON schema
+(``config/hpagent.schema.json``). Loading is two passes: the schema pass (pydantic,
+``extra="forbid"``) and a semantic pass for what needs the file system (profiles exist and are
+valid, TLS and password files are readable). Both report every problem with file, line and key
+path; the daemon never starts on a config with a problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from agent.defaults import DEFAULT_STATE_DIR
+from drivers.yamlfile import YamlFileError, load_model, problems_at
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _duration(value: object) -> object:
+    """``10``, ``"10s"``, ``"5m"``, ``"250ms"`` -> seconds."""
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m is None:
+            raise ValueError("a duration is a number of seconds or a string like '10s', '5m', '1h'")
+        return float(m[1]) * _SECONDS[m[2]]
+    return value
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    Field(gt=0),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                              {"type": "string", "pattern": _DURATION.pattern}]}),
+]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="'auto': JSON under systemd or when not on a terminal, else console.")
+
+
+class TcpEndpoint(_Model):
+    host: str = Field(description="Host name or IP address of the Modbus TCP device or gateway.")
+    port: Port = Field(502, description="TCP port.")
+
+
+class SerialEndpoint(_Model):
+    port: str = Field(description="Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+    baudrate: int | None = Field(None, description="Baud rate (default: the profile's).")
+    parity: Literal["N", "E", "O"] | None = Field(None, description="Parity (default: profile's).")
+    stopbits: Literal[1, 2] | None = Field(None, description="Stop bits (default: profile's).")
+
+
+class ModbusDeviceConfig(_Model):
+    """A Modbus device (RTU or TCP) read according to a profile."""
+
+    kind: Literal["modbus"]
+    name: Name = Field(description="Name of this device in samples and logs, e.g. 'heatpump'.")
+    profile: str = Field(description="Profile name from config/profiles (e.g. 'nibe_s1155') or "
+                         "a path to a profile file.")
+    tcp: TcpEndpoint | None = Field(None, description="Modbus TCP endpoint (or give 'serial').")
+    serial: SerialEndpoint | None = Field(None, description="Modbus RTU line (or give 'tcp').")
+    unit: int | None = Field(None, ge=0, le=247, description="Unit id (default: the profile's).")
+    interval: Duration = Field(10.0, description="Time between polls.")
+    timeout: Duration = Field(1.0, description="Time to wait for one answer.")
+    retries: int = Field(2, ge=0, le=10, description="Retries of an unanswered transaction.")
+    max_gap: int | None = Field(None, ge=0, le=124,
+                                description="Override the profile's largest gap in one read.")
+
+    @model_validator(mode="after")
+    def _one_link(self) -> Self:
+        if (self.tcp is None) == (self.serial is None):
+            raise ValueError("give exactly one of 'tcp' and 'serial'")
+        return self
+
+
+DeviceConfig = Annotated[ModbusDeviceConfig, Field(discriminator="kind")]
+
+
+class TlsConfig(_Model):
+    ca_file: Path | None = Field(None, description="CA certificate(s) to trust (PEM); default: "
+                                 "the system's CAs.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), with key_file.")
+    key_file: Path | None = Field(None, description="Client private key (PEM), with cert_file.")
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both 'cert_file' and 'key_file', or neither")
+        return self
+
+
+class Destination(_Model):
+    """An MQTT broker that receives signed messages."""
+
+    name: Name = Field(description="Name of this destination, e.g. 'installer'.")
+    host: str = Field(description="Broker host name or IP address.")
+    port: Port | None = Field(None, description="Broker port (default 8883 with TLS, else 1883).")
+    tls: TlsConfig | None = Field(None, description="Use TLS (strongly advised off the LAN).")
+    username: str | None = Field(None, description="User name for the broker.")
+    password_file: Path | None = Field(
+        None, description="File holding the password (kept out of this config).")
+    client_id: str | None = Field(None, description="MQTT client id (default: <device_id>-<name>).")
+    keepalive: Duration = Field(60.0, description="MQTT keep-alive interval.")
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        "auto", description="MQTT version; 'auto' tries 5 and falls back to 3.1.1.")
+    topic_prefix: str = Field("hpagent/v1", description="Topics are <prefix>/<device_id>/<stream>.")
+    streams: tuple[Literal["samples"], ...] = Field(("samples",), description="Streams to send.")
+    max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged messages at most.")
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Self:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("'password_file' needs 'username'")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (8883 if self.tls else 1883)
+
+
+class Config(_Model):
+    """hpagent's configuration."""
+
+    device_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                           description="This gateway's identity in topics and messages.")
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="Database and key live here.")
+    key_file: Path | None = Field(
+        None, description="Signing key (default <state_dir>/gateway.key).")
+    profiles_dirs: tuple[Path, ...] = Field(
+        (), description="Extra directories of device profiles, searched before the bundled ones.")
+    log: LogConfig = Field(default_factory=LogConfig)
+    devices: tuple[DeviceConfig, ...] = Field(description="The devices to poll.")
+    destinations: tuple[Destination, ...] = Field((), description="Where to publish.")
+
+    def with_state_dir(self, state_dir: Path | None) -> Config:
+        return self if state_dir is None else self.model_copy(update={"state_dir": state_dir})
+
+    @property
+    def signing_key(self) -> Path:
+        return self.key_file if self.key_file is not None else self.state_dir / "gateway.key"
+
+
+def _semantic(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Problems the schema cannot see: duplicates, missing files, broken profiles."""
+    from drivers.profile import load_profile
+
+    for field, names in (("devices", [d.name for d in config.devices]),
+                         ("destinations", [d.name for d in config.destinations])):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                yield (field, i, "name"), f"{name!r} is used twice"
+    for i, dev in enumerate(config.devices):
+        try:
+            load_profile(dev.profile, config.profiles_dirs)
+        except FileNotFoundError as exc:
+            yield ("devices", i, "profile"), str(exc)
+        except YamlFileError as exc:
+            yield ("devices", i, "profile"), f"profile {dev.profile!r} is invalid:\n  " + \
+                str(exc).replace("\n", "\n  ")
+    for i, dest in enumerate(config.destinations):
+        files: list[tuple[tuple[str | int, ...], Path | None]] = [
+            (("destinations", i, "password_file"), dest.password_file)]
+        if dest.tls is not None:
+            files += [(("destinations", i, "tls", k), getattr(dest.tls, k))
+                      for k in ("ca_file", "cert_file", "key_file")]
+        for loc, path in files:
+            if path is not None and not os.access(path, os.R_OK):
+                yield loc, f"{path} does not exist or is not readable"
+
+
+def load_config(path: Path) -> Config:
+    """Load, validate and check ``path``; :class:`YamlFileError` lists every problem."""
+    config = load_model(path, Config)
+    found = list(_semantic(config))
+    if found:
+        raise YamlFileError(problems_at(path, found))
+    return config
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://hpagent.org/schema/hpagent.schema.json"
+    return schema

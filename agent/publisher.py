@@ -1,0 +1,134 @@
+"""Drains one destination's outbox over MQTT, in order, with bounded memory.
+
+At most ``max_inflight`` messages are handed to the connection at a time; each is deleted from
+the outbox when its PUBACK arrives (``on_publish``, never ``wait_for_publish``). After a
+reconnect everything not yet acknowledged is sent again from the outbox: at-least-once, and the
+recipient drops duplicates by sequence number. When the publisher has caught up, a new message
+goes straight to the broker without another database read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from agent.mqtt import MqttConnection, NotConnected
+from agent.outbox import Outbox, Pending
+
+log = structlog.get_logger("hpagent.publisher")
+
+
+@dataclass
+class PublisherStats:
+    sent: int = 0
+    acked: int = 0
+
+
+class Publisher:
+    def __init__(self, name: str, outbox: Outbox, connection: MqttConnection,
+                 max_inflight: int = 20) -> None:
+        self.name = name
+        self.outbox = outbox
+        self.connection = connection
+        self.max_inflight = max_inflight
+        self.stats = PublisherStats()
+        self._inflight: dict[int, int] = {}  # paho message id -> outbox id
+        self._last_loaded = 0  # highest outbox id handed to this connection
+        self._caught_up = False  # True when the outbox holds nothing after _last_loaded
+        self._acked: list[int] = []
+        self._flush_scheduled = False
+        self._idle = asyncio.Event()
+        connection.callbacks.connected = self._on_connected
+        connection.callbacks.disconnected = self._on_disconnected
+        connection.callbacks.acked = self._on_acked
+
+    async def run(self) -> None:
+        await self.connection.run()
+
+    def offer(self, message: Pending) -> None:
+        """A message was just committed to the outbox: send it now if we are caught up."""
+        if not self.connection.connected:
+            return
+        if self._caught_up and message.id > self._last_loaded \
+                and len(self._inflight) < self.max_inflight:
+            self._send(message)
+        else:
+            self._caught_up = False
+            self._fill()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until nothing is in flight (or ``timeout``); True if everything was acked."""
+        if not self._inflight:
+            return True
+        self._idle.clear()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        self._flush_acks()
+        await self.connection.close()
+
+    def _send(self, message: Pending) -> None:
+        mid = self.connection.publish(message.topic, message.token.encode("ascii"))
+        self._inflight[mid] = message.id
+        self._last_loaded = message.id
+        self.stats.sent += 1
+
+    def _fill(self) -> None:
+        try:
+            while len(self._inflight) < self.max_inflight:
+                room = self.max_inflight - len(self._inflight)
+                batch = self.outbox.pending(self.name, self._last_loaded, room)
+                for message in batch:
+                    self._send(message)
+                if len(batch) < room:
+                    self._caught_up = True
+                    return
+        except NotConnected:
+            self._caught_up = False
+
+    def _on_connected(self) -> None:
+        self._inflight.clear()
+        self._last_loaded = 0
+        self._caught_up = False
+        backlog = self.outbox.backlog(self.name)
+        if backlog:
+            log.info("outbox.draining", destination=self.name, backlog=backlog)
+        self._fill()
+
+    def _on_disconnected(self) -> None:
+        self._flush_acks()
+        self._inflight.clear()
+        self._caught_up = False
+
+    def _on_acked(self, mid: int) -> None:
+        outbox_id = self._inflight.pop(mid, None)
+        if outbox_id is None:
+            return  # the retained status message, or an ack from a previous connection
+        self.stats.acked += 1
+        self._acked.append(outbox_id)
+        if not self._flush_scheduled:  # one delete transaction per burst of PUBACKs
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._after_acks)
+
+    def _after_acks(self) -> None:
+        self._flush_acks()
+        if self.connection.connected and not self._caught_up:
+            self._fill()
+        if not self._inflight:
+            self._idle.set()
+
+    def _flush_acks(self) -> None:
+        self._flush_scheduled = False
+        if self._acked:
+            ids, self._acked = self._acked, []
+            self.outbox.acknowledge(ids)

@@ -1,0 +1,49 @@
+"""What a driver hands over: one value of one vocabulary quantity, with its quality.
+
+A device fault never raises out of a driver's ``read``; it becomes a :class:`Reading` whose
+``quality`` says what went wrong and whose ``detail`` names the port, unit and register, so that
+the sampler can store what it did get and the technician can see what it did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+Value = float | int | bool | str
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    UNAVAILABLE = "unavailable"  # no answer: timeout, connection refused, port gone
+    DEVICE_ERROR = "device_error"  # the device answered with an exception or an error flag
+    INVALID = "invalid"  # the device answered, but with its "not available" value or nonsense
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    quantity: str
+    value: Value | None
+    quality: Quality = Quality.GOOD
+    measured_at: datetime | None = None  # the device's own timestamp, where it has one (gas)
+    detail: str | None = None  # for a bad quality: what failed, naming port/unit/register
+
+    @property
+    def good(self) -> bool:
+        return self.quality is Quality.GOOD
+
+
+class Driver(Protocol):
+    """The four things every driver does. ``read`` never raises for a device fault."""
+
+    name: str
+
+    async def open(self) -> None: ...
+
+    async def read(self) -> list[Reading]: ...
+
+    async def close(self) -> None: ...
+
+    def describe(self) -> dict[str, object]: ...

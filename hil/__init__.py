@@ -1,0 +1,1 @@
+"""The hardware-in-the-loop bench: simulated devices and scenarios."""
