@@ -86,6 +86,7 @@ class MqttConnection:
         self._client: paho.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = False
+        self._up = asyncio.Event()  # set while connected
         self._ever_connected = False
         self._down_logged = False
         self._closing = False
@@ -99,6 +100,9 @@ class MqttConnection:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    async def wait_connected(self) -> None:
+        await self._up.wait()
 
     # -- the connection lifecycle ------------------------------------------------------------
 
@@ -151,6 +155,7 @@ class MqttConnection:
             self._note_down(f"broker refused the connection: {_connack_reason(rc)}")
             return "failed"
         self._connected = True
+        self._up.set()
         if self._down_logged or not self._ever_connected:
             self._log.info("broker.connected", protocol=_protocol_name(self.protocol))
         self._down_logged = False
@@ -162,6 +167,7 @@ class MqttConnection:
         self.callbacks.connected()
         await self._session_over.wait()
         self._connected = False
+        self._up.clear()
         self._teardown(client)
         if not self._closing:
             self._note_down("connection lost")

@@ -96,7 +96,7 @@ class Mosquitto:
     def start_sync(self) -> None:
         binary = mosquitto_binary()
         if binary is None:
-            raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+            raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         conf = self.write_config()
         log = (self.workdir / "mosquitto.log").open("wb")
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)

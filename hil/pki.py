@@ -1,4 +1,4 @@
-"""A throw-away certificate authority for the bench: a CA, a broker certificate, client certificates.
+"""A throw-away certificate authority for the bench: CA, broker and client certificates.
 
 The bench and the tests run a real TLS broker on loopback; this makes the files it needs.
 """

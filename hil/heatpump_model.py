@@ -1,0 +1,512 @@
+"""Physical model of an air-to-water heat pump heating a Dutch terraced house.
+
+The hardware-in-the-loop bench exposes this model's state as device registers and then checks
+what the agent measured against the model's ground truth. That only works if the model is
+deterministic (time advances solely through :meth:`HeatPumpModel.step`, randomness comes from
+one seeded ``random.Random`` owned by the model) and if its ground truth is exact: every counter
+integrates the very sub-step values that the ground truth integrates.
+
+Physics, deliberately simple but with the effects a performance meter has to get right:
+
+* House: one thermal node, ``C·dT/dt = Q_hp + gains - H·(T_in - T_out)`` (forward Euler on
+  sub-steps of at most 10 s, far below the ~40 h time constant).
+* Heat pump: capacity falls with outdoor temperature; COP is a fixed fraction of the Carnot COP
+  between the condensing and evaporating temperatures; the supply temperature follows a
+  weather-compensated heating curve; the compressor modulates down to a minimum and below that
+  cycles on and off, with minimum run and off times.
+* Domestic hot water: a tank reheated once a day (higher supply temperature, lower COP).
+* Defrost: in the icing band of outdoor temperatures, after some accumulated run time, the unit
+  reverses and pulls heat out of the space-heating water for a few minutes. A real unit's heat
+  counter ignores that negative heat; the ground truth records it separately.
+
+The water circuit's heat capacity is neglected in the energy balance: supply and return
+temperatures are what the sensors show, with first-order lags for realism, while the heat flow
+goes straight into the house node (or the tank).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from hil.weather import OutdoorCourse
+
+MODES: Final = ("off", "heating", "dhw", "defrost", "cooling")
+_OFF, _HEATING, _DHW, _DEFROST = 0, 1, 2, 3  # indices into MODES; cooling is never produced
+
+MAX_SUBSTEP_S: Final = 10.0
+_J_PER_KWH = 3.6e6
+_KELVIN = 273.15
+_WATER_CP = 4186.0  # J/(kg·K); 1 l of water is taken as 1 kg
+_SUPPLY_TAU_RUNNING_S = 120.0  # supply sensor settles within minutes once the compressor runs
+_WATER_TAU_IDLE_S = 900.0  # standing water cools toward the room in a quarter of an hour
+_CAPACITY_RATING = (7.0, -7.0)  # outdoor temperatures of the A7 and A-7 rating points, °C
+_COP_BOUNDS = (1.0, 7.0)
+
+
+@dataclass(frozen=True, slots=True)
+class House:
+    """A Dutch terraced house as a single thermal node."""
+
+    heat_loss_w_per_k: float = 180.0  # H: transmission + ventilation
+    thermal_mass_j_per_k: float = 180.0 * 40.0 * 3600.0  # C, so that tau = C/H = 40 h
+    setpoint: float = 20.0  # °C
+    initial_temp: float = 20.0  # °C
+    gains_w: float = 300.0  # internal + solar, constant
+
+    @property
+    def time_constant_h(self) -> float:
+        return self.thermal_mass_j_per_k / self.heat_loss_w_per_k / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DhwTank:
+    """A 200 l hot water tank with a daily reheat and fixed daily draws (~2.5 kWh/day)."""
+
+    volume_l: float = 200.0
+    setpoint: float = 50.0  # °C: reheat stops here
+    hysteresis_k: float = 5.0  # the scheduled reheat runs only below setpoint - hysteresis
+    initial_temp: float = 48.0  # °C
+    supply_temp: float = 55.0  # °C: supply target while reheating, hence the lower COP
+    reheat_hour_utc: float = 4.0  # 05:00 CET
+    draws: tuple[tuple[float, float], ...] = ((6.0, 1.0), (18.5, 0.6))  # (hour UTC, kWh)
+    draw_spread: float = 0.3  # each draw is its nominal energy times U(1 - spread, 1 + spread)
+    loss_w_per_k: float = 1.5
+    ambient_temp: float = 15.0  # °C: the tank stands outside the heated zone
+    cold_water_temp: float = 10.0  # °C: a draw cannot cool the tank below mains water
+
+    @property
+    def heat_capacity_j_per_k(self) -> float:
+        return self.volume_l * _WATER_CP
+
+
+@dataclass(frozen=True, slots=True)
+class HeatPump:
+    """A 6 kW monobloc air-to-water heat pump with its controller."""
+
+    nominal_heat_w: float = 6000.0  # maximum output at A7/W35
+    capacity_at_minus7: float = 0.7  # fraction of nominal at A-7; linear between, flat outside
+    min_modulation: float = 0.3  # minimum output as a fraction of the current maximum
+    carnot_efficiency: float = 0.45
+    condenser_approach_k: float = 3.0  # condensing temperature = supply + approach
+    evaporator_approach_k: float = 6.0  # evaporating temperature = outdoor - approach
+    curve_mild: tuple[float, float] = (10.0, 35.0)  # heating curve point (outdoor, supply) °C
+    curve_cold: tuple[float, float] = (-10.0, 50.0)
+    design_flow_lpm: float = 17.0  # ΔT ≈ 5 K at 6 kW
+    standby_w: float = 15.0
+    min_run_s: float = 600.0
+    min_off_s: float = 600.0
+    freq_min_hz: float = 20.0  # at minimum modulation
+    freq_max_hz: float = 90.0  # at full output
+    defrost_band: tuple[float, float] = (-7.0, 5.0)  # outdoor °C where the evaporator ices
+    defrost_interval_s: tuple[float, float] = (2700.0, 3600.0)  # run time between defrosts
+    defrost_duration_s: float = 300.0
+    defrost_heat_w: float = -2000.0  # heat drawn from the heating water while defrosting
+    controller_gain_w_per_k: float = 1000.0  # proportional correction on indoor error
+    controller_reset_time_h: float = 6.0  # integral time of the indoor-temperature PI
+    controller_integral_limit_w: float = 1000.0  # anti-windup clamp of the integral term
+    cycling_band_wh: float = 150.0  # heat deficit/surplus that starts/stops the compressor
+    tank: DhwTank = field(default_factory=DhwTank)
+
+    def max_heat_w(self, outdoor: float) -> float:
+        """Maximum thermal output at ``outdoor`` °C (capacity drops as the air gets colder)."""
+        warm, cold = _CAPACITY_RATING
+        x = min(max(outdoor, cold), warm)
+        drop = 1.0 - self.capacity_at_minus7
+        return self.nominal_heat_w * (self.capacity_at_minus7 + drop * (x - cold) / (warm - cold))
+
+    def heating_curve(self, outdoor: float) -> float:
+        """Weather-compensated supply setpoint: linear between the two curve points, clamped."""
+        (t_mild, s_mild), (t_cold, s_cold) = self.curve_mild, self.curve_cold
+        x = min(max(outdoor, t_cold), t_mild)
+        return s_cold + (s_mild - s_cold) * (x - t_cold) / (t_mild - t_cold)
+
+    def cop(self, supply: float, outdoor: float) -> float:
+        """COP = η·T_cond/(T_cond - T_evap) (Carnot heating COP times η), clamped to [1, 7]."""
+        t_cond = supply + self.condenser_approach_k + _KELVIN
+        t_evap = outdoor - self.evaporator_approach_k + _KELVIN
+        lo, hi = _COP_BOUNDS
+        lift = t_cond - t_evap
+        if lift <= 0.0:
+            return hi
+        return min(max(self.carnot_efficiency * t_cond / lift, lo), hi)
+
+    def compressor_freq_hz(self, modulation: float) -> float:
+        """Frequency proportional to output between minimum modulation and full output."""
+        span = (modulation - self.min_modulation) / (1.0 - self.min_modulation)
+        span = min(max(span, 0.0), 1.0)
+        return self.freq_min_hz + (self.freq_max_hz - self.freq_min_hz) * span
+
+
+@dataclass(frozen=True, slots=True)
+class GroundTruth:
+    """Exact integrals since the model's start, per mode (keys are :data:`MODES`).
+
+    ``heat_kwh["defrost"]`` is negative: heat pulled out of the heating water. ``spf`` is the
+    seasonal performance factor (heating + dhw + defrost heat, i.e. positive heat minus the
+    defrost heat) / (all electricity, standby included); NaN before any electricity was used.
+    """
+
+    heat_kwh: dict[str, float]
+    electric_kwh: dict[str, float]
+    mode_seconds: dict[str, float]
+    compressor_starts: int
+    running_seconds: float
+
+    @property
+    def positive_heat_kwh(self) -> float:
+        return self.heat_kwh["heating"] + self.heat_kwh["dhw"]
+
+    @property
+    def net_heat_kwh(self) -> float:
+        return sum(self.heat_kwh.values())
+
+    @property
+    def electric_total_kwh(self) -> float:
+        return sum(self.electric_kwh.values())
+
+    @property
+    def spf(self) -> float:
+        electric = self.electric_total_kwh
+        return self.net_heat_kwh / electric if electric > 0.0 else math.nan
+
+
+class HeatPumpModel:
+    """The heat pump, its controller, the house and the tank, advanced by :meth:`step`.
+
+    Public state (read after :meth:`step`) describes the last sub-step: temperatures at its end,
+    powers as held during it, ``outdoor_temp`` as the value that drove it. ``heat_power`` is
+    signed: negative while defrosting, as a device computing flow·cp·ΔT reports it.
+    ``cop`` is None unless the compressor delivers heat (off, defrost). Energy counters are what
+    a device's registers show: the heat counters count positive heat only, and defrost
+    electricity is booked on the mode the defrost interrupted. :attr:`truth` has the exact
+    integrals, negative defrost heat included.
+    """
+
+    def __init__(
+        self,
+        house: House,
+        heatpump: HeatPump,
+        outdoor: OutdoorCourse,
+        start: datetime,
+        seed: int = 0,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be a timezone-aware datetime")
+        self.house = house
+        self.heatpump = heatpump
+        self.outdoor = outdoor
+        self._rng = random.Random(seed)
+        self._start = start.astimezone(UTC)
+        self._t0 = self._start.timestamp()
+        self._elapsed = 0.0
+
+        self.now: datetime = self._start
+        self.outdoor_temp: float = outdoor.at_posix(self._t0)
+        self.indoor_temp: float = house.initial_temp
+        self.supply_temp: float = house.initial_temp
+        self.return_temp: float = house.initial_temp
+        self.dhw_temp: float = heatpump.tank.initial_temp
+        self.flow: float = 0.0
+        self.compressor_freq: float = 0.0
+        self.heat_power: float = 0.0
+        self.electric_power: float = heatpump.standby_w
+        self.cop: float | None = None
+
+        # Controller state.
+        self._mode = _OFF
+        self._resume = _HEATING  # the mode a defrost returns to
+        self._started_at = -math.inf
+        self._stopped_at = -math.inf  # no pending minimum off time at power-up
+        self._integral_w = 0.0  # integral term of the indoor-temperature PI
+        self._deficit_j = 0.0  # ∫(demand - delivered): the "degree-minutes" of real controllers
+        self._frost_s = 0.0  # run time in the icing band since the last defrost
+        self._defrost_after_s = self._rng.uniform(*heatpump.defrost_interval_s)
+        self._defrost_started = -math.inf
+        self._defrost_el_w = 0.0
+        self._defrost_freq = 0.0
+        self._dhw_pending = False
+        self._events = self._daily_events()
+        self._event_day, self._event_idx = self._first_event(self._t0)
+        self._next_event_t = self._event_day + self._events[self._event_idx][0]
+
+        # Integrals, in joules and seconds, indexed by mode.
+        self._heat_j = [0.0] * len(MODES)
+        self._el_j = [0.0] * len(MODES)
+        self._mode_s = [0.0] * len(MODES)
+        self._starts = 0
+        self._running_s = 0.0
+        # Device counters: positive heat only; electricity per the mode a defrost interrupted.
+        self._dev_heat_j = 0.0
+        self._dev_el_j = 0.0
+        self._dev_heat_mode_j = [0.0] * len(MODES)
+        self._dev_el_mode_j = [0.0] * len(MODES)
+
+    @property
+    def mode(self) -> str:
+        return MODES[self._mode]
+
+    @property
+    def heat_energy_kwh(self) -> float:
+        return self._dev_heat_j / _J_PER_KWH
+
+    @property
+    def electric_energy_kwh(self) -> float:
+        return self._dev_el_j / _J_PER_KWH
+
+    @property
+    def heat_energy_heating_kwh(self) -> float:
+        return self._dev_heat_mode_j[_HEATING] / _J_PER_KWH
+
+    @property
+    def heat_energy_dhw_kwh(self) -> float:
+        return self._dev_heat_mode_j[_DHW] / _J_PER_KWH
+
+    @property
+    def electric_energy_heating_kwh(self) -> float:
+        return self._dev_el_mode_j[_HEATING] / _J_PER_KWH
+
+    @property
+    def electric_energy_dhw_kwh(self) -> float:
+        return self._dev_el_mode_j[_DHW] / _J_PER_KWH
+
+    @property
+    def truth(self) -> GroundTruth:
+        """A snapshot of the exact integrals since start."""
+        return GroundTruth(
+            heat_kwh={m: j / _J_PER_KWH for m, j in zip(MODES, self._heat_j, strict=True)},
+            electric_kwh={m: j / _J_PER_KWH for m, j in zip(MODES, self._el_j, strict=True)},
+            mode_seconds=dict(zip(MODES, self._mode_s, strict=True)),
+            compressor_starts=self._starts,
+            running_seconds=self._running_s,
+        )
+
+    def snapshot(self) -> dict[str, float | str]:
+        """The state under vocabulary names, in vocabulary units (°C, W, l/min, Hz, kWh)."""
+        return {
+            "hp.supply_temp": self.supply_temp,
+            "hp.return_temp": self.return_temp,
+            "hp.outdoor_temp": self.outdoor_temp,
+            "hp.flow": self.flow,
+            "hp.compressor_freq": self.compressor_freq,
+            "hp.mode": self.mode,
+            "hp.heat_power": self.heat_power,
+            "hp.electric_power": self.electric_power,
+            "hp.heat_energy": self.heat_energy_kwh,
+            "hp.electric_energy": self.electric_energy_kwh,
+            "hp.heat_energy_heating": self.heat_energy_heating_kwh,
+            "hp.heat_energy_dhw": self.heat_energy_dhw_kwh,
+            "hp.electric_energy_heating": self.electric_energy_heating_kwh,
+            "hp.electric_energy_dhw": self.electric_energy_dhw_kwh,
+            "hp.dhw_temp": self.dhw_temp,
+            "room.temp": self.indoor_temp,
+        }
+
+    def step(self, dt: float) -> None:
+        """Advance ``dt`` seconds, in equal sub-steps of at most ``MAX_SUBSTEP_S``."""
+        if not dt >= 0.0 or math.isinf(dt):
+            raise ValueError(f"step needs a finite, non-negative duration, got {dt!r}")
+        if dt == 0.0:
+            return
+        n = max(math.ceil(dt / MAX_SUBSTEP_S), 1)
+        h = dt / n
+        for _ in range(n):
+            self._substep(h)
+        self.now = self._start + timedelta(seconds=self._elapsed)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _daily_events(self) -> tuple[tuple[float, float | None], ...]:
+        """(second of the UTC day, draw kWh or None for the reheat request), in time order."""
+        tank = self.heatpump.tank
+        events: list[tuple[float, float | None]] = [(tank.reheat_hour_utc * 3600.0, None)]
+        events += [(hour * 3600.0, kwh) for hour, kwh in tank.draws]
+        return tuple(sorted(events, key=lambda event: event[0]))
+
+    def _first_event(self, t: float) -> tuple[float, int]:
+        """(start of its UTC day, index) of the first daily event at or after ``t``."""
+        day = math.floor(t / 86_400.0) * 86_400.0
+        for i, (second, _) in enumerate(self._events):
+            if day + second >= t:
+                return day, i
+        return day + 86_400.0, 0
+
+    def _run_events(self, t: float) -> None:
+        tank = self.heatpump.tank
+        while self._next_event_t <= t:
+            kwh = self._events[self._event_idx][1]
+            if kwh is None:
+                due = self.dhw_temp < tank.setpoint - tank.hysteresis_k
+                self._dhw_pending = self._dhw_pending or due
+            else:
+                spread = tank.draw_spread
+                energy = kwh * _J_PER_KWH * self._rng.uniform(1.0 - spread, 1.0 + spread)
+                cooled = self.dhw_temp - energy / tank.heat_capacity_j_per_k
+                self.dhw_temp = max(cooled, tank.cold_water_temp)
+            self._event_idx += 1
+            if self._event_idx == len(self._events):
+                self._event_idx = 0
+                self._event_day += 86_400.0
+            self._next_event_t = self._event_day + self._events[self._event_idx][0]
+
+    def _demand(self, t_out: float, h: float) -> float:
+        """Heat the house needs now, W.
+
+        Steady-state loss minus gains (the feed-forward a heating curve encodes) plus a PI
+        correction on the indoor temperature, which absorbs what defrosts, hot water runs and
+        on/off cycling take from the house.
+        """
+        house, hp = self.house, self.heatpump
+        error = house.setpoint - self.indoor_temp
+        gain = hp.controller_gain_w_per_k
+        limit = hp.controller_integral_limit_w
+        integral = self._integral_w + gain * error * h / (hp.controller_reset_time_h * 3600.0)
+        self._integral_w = integral = min(max(integral, -limit), limit)
+        steady = house.heat_loss_w_per_k * (house.setpoint - t_out) - house.gains_w
+        return max(steady + gain * error + integral, 0.0)
+
+    def _next_mode(self, t: float) -> int:
+        """Controller transitions at the start of a sub-step."""
+        hp = self.heatpump
+        band_j = hp.cycling_band_wh * 3600.0
+        mode = self._mode
+        if mode == _DEFROST and t - self._defrost_started >= hp.defrost_duration_s:
+            mode = self._resume
+        if mode == _DHW and self.dhw_temp >= hp.tank.setpoint:
+            mode = _HEATING  # hands over; the heating rules below decide whether to stop
+        if mode == _OFF:
+            if t - self._stopped_at >= hp.min_off_s:
+                if self._dhw_pending:
+                    mode = _DHW
+                elif self._deficit_j >= band_j:
+                    mode = _HEATING
+                if mode != _OFF:
+                    self._starts += 1
+                    self._started_at = t
+        elif mode == _HEATING:
+            if self._dhw_pending:
+                mode = _DHW
+            elif self._deficit_j <= -band_j and t - self._started_at >= hp.min_run_s:
+                mode = _OFF
+                self._stopped_at = t
+        if mode == _DHW:
+            self._dhw_pending = False
+        return mode
+
+    def _maybe_defrost(self, mode: int, t: float, t_out: float, heat: float, p_max: float) -> int:
+        """Enter a defrost when the evaporator has iced: enough run time in the icing band."""
+        hp = self.heatpump
+        lo, hi = hp.defrost_band
+        if not (lo <= t_out <= hi and self._frost_s >= self._defrost_after_s):
+            return mode
+        self._resume = mode
+        self._defrost_started = t
+        self._frost_s = 0.0
+        self._defrost_after_s = self._rng.uniform(*hp.defrost_interval_s)
+        # The reversed cycle runs the compressor as the interrupted mode would have.
+        supply = hp.heating_curve(t_out) if mode == _HEATING else hp.tank.supply_temp
+        self._defrost_el_w = heat / hp.cop(supply, t_out)
+        self._defrost_freq = hp.compressor_freq_hz(heat / p_max)
+        return _DEFROST
+
+    def _operate(self, mode: int, h: float, t_out: float, heat: float, p_max: float) -> None:
+        """Set the unit's outputs for a sub-step in ``mode`` delivering ``heat`` W."""
+        hp = self.heatpump
+        t_in = self.indoor_temp
+        if mode == _OFF:
+            # Standing water relaxes toward the room.
+            a = 1.0 - math.exp(-h / _WATER_TAU_IDLE_S)
+            self.supply_temp += (t_in - self.supply_temp) * a
+            self.return_temp += (t_in - self.return_temp) * a
+            self.flow = 0.0
+            self.cop = None
+            self.electric_power = hp.standby_w
+            self.compressor_freq = 0.0
+        else:
+            # Supply approaches its target (heating curve, hot water, or the room while the
+            # reversed cycle chills the loop); return = supply - Q/(ṁ·cp).
+            if mode == _HEATING:
+                target = hp.heating_curve(t_out)
+            elif mode == _DHW:
+                target = hp.tank.supply_temp
+            else:
+                target = t_in
+            a = 1.0 - math.exp(-h / _SUPPLY_TAU_RUNNING_S)
+            self.supply_temp += (target - self.supply_temp) * a
+            self.flow = hp.design_flow_lpm
+            self.return_temp = self.supply_temp - heat / (hp.design_flow_lpm / 60.0 * _WATER_CP)
+            if mode == _DEFROST:
+                self.cop = None
+                self.electric_power = self._defrost_el_w + hp.standby_w
+                self.compressor_freq = self._defrost_freq
+            else:
+                cop = hp.cop(self.supply_temp, t_out)
+                self.cop = cop
+                self.electric_power = heat / cop + hp.standby_w
+                self.compressor_freq = hp.compressor_freq_hz(heat / p_max)
+                lo, hi = hp.defrost_band
+                if lo <= t_out <= hi:
+                    self._frost_s += h
+        self.heat_power = heat
+        self.outdoor_temp = t_out
+
+    def _integrate(self, mode: int, h: float, t_out: float, demand: float) -> None:
+        """Advance house, tank and integrals over the sub-step (forward Euler)."""
+        house, hp = self.house, self.heatpump
+        tank = hp.tank
+        heat = self.heat_power
+        # Defrost heat comes out of the heating water, hence out of the house.
+        to_house = heat if mode in (_HEATING, _DEFROST) else 0.0
+        to_tank = heat if mode == _DHW else 0.0
+        t_in = self.indoor_temp
+        balance = to_house + house.gains_w - house.heat_loss_w_per_k * (t_in - t_out)
+        self.indoor_temp = t_in + balance * h / house.thermal_mass_j_per_k
+        tank_balance = to_tank - tank.loss_w_per_k * (self.dhw_temp - tank.ambient_temp)
+        self.dhw_temp += tank_balance * h / tank.heat_capacity_j_per_k
+        band_j = hp.cycling_band_wh * 3600.0
+        deficit = self._deficit_j + (demand - to_house) * h
+        self._deficit_j = min(max(deficit, -band_j), band_j)
+
+        # The same sub-step energies feed the ground truth and the device counters.
+        heat_j = heat * h
+        el_j = self.electric_power * h
+        self._heat_j[mode] += heat_j
+        self._el_j[mode] += el_j
+        self._mode_s[mode] += h
+        self._dev_el_j += el_j
+        if mode != _OFF:
+            self._running_s += h
+            booked = self._resume if mode == _DEFROST else mode
+            self._dev_el_mode_j[booked] += el_j
+        if heat_j > 0.0:
+            self._dev_heat_j += heat_j
+            self._dev_heat_mode_j[mode] += heat_j
+        self._elapsed += h
+
+    def _substep(self, h: float) -> None:
+        hp = self.heatpump
+        t = self._t0 + self._elapsed
+        if t >= self._next_event_t:
+            self._run_events(t)
+        t_out = self.outdoor.at_posix(t)
+        demand = self._demand(t_out, h)
+        p_max = hp.max_heat_w(t_out)
+        mode = self._next_mode(t)
+        # Modulate to the demand within [minimum modulation, capacity]; hot water runs flat out.
+        if mode == _HEATING:
+            heat = min(max(demand, p_max * hp.min_modulation), p_max)
+        elif mode == _DHW:
+            heat = p_max
+        else:
+            heat = 0.0
+        if mode in (_HEATING, _DHW):
+            mode = self._maybe_defrost(mode, t, t_out, heat, p_max)
+        if mode == _DEFROST:
+            heat = hp.defrost_heat_w
+        self._mode = mode
+        self._operate(mode, h, t_out, heat, p_max)
+        self._integrate(mode, h, t_out, demand)
