@@ -9,7 +9,8 @@ from agent.sampler import Schedule
 
 
 def build_schedules(config: Config) -> list[Schedule]:
-    from drivers.modbus import Link, ModbusBus, ModbusDevice, SerialLink, TcpLink
+    from drivers.links import Link, SerialLink, TcpLink
+    from drivers.modbus import ModbusBus, ModbusDevice
     from drivers.profile import load_profile
 
     buses: dict[Link, ModbusBus] = {}

@@ -46,6 +46,8 @@ def sample_payload(device_id: str, stream: str, seq: int, prev: str | None,
     measured = sample.measured_at
     if measured:
         body["measured_at"] = measured
+    if sample.events:
+        body["events"] = sample.timeline
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from drivers.reading import Quality, Reading, Value
+from drivers.reading import Event, Quality, Reading, Value
 
 
 class ClockState(StrEnum):
@@ -27,6 +27,7 @@ class Sample:
     readings: tuple[Reading, ...]
     boot: str = ""  # kernel boot id
     uptime: float = 0.0  # seconds since boot (CLOCK_BOOTTIME), immune to clock steps
+    events: tuple[Event, ...] = ()  # state changes since the previous sample, in order
 
     @property
     def values(self) -> dict[str, Value]:
@@ -43,6 +44,12 @@ class Sample:
         """Device timestamps of quantities that carry one (gas meters), RFC 3339 UTC."""
         return {r.quantity: rfc3339(r.measured_at.timestamp()) for r in self.readings
                 if r.measured_at is not None and r.quality is Quality.GOOD}
+
+
+    @property
+    def timeline(self) -> list[list[object]]:
+        """``events`` as ``[RFC 3339 time, quantity, value]`` rows, for storage and messages."""
+        return [[rfc3339(e.at.timestamp()), e.quantity, e.value] for e in self.events]
 
 
 def rfc3339(t: float) -> str:

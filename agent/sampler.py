@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 
 from agent.sample import ClockState, Sample
-from drivers.reading import Driver
+from drivers.reading import Driver, EventSource
 
 log = structlog.get_logger("hpagent.sampler")
 
@@ -76,6 +76,7 @@ class Sampler:
         uptime = self.clock.uptime()
         try:
             readings = await driver.read()
+            events = driver.take_events() if isinstance(driver, EventSource) else []
         except Exception:  # a driver bug must not stop the other devices: log it once
             if driver.name not in self._crashed:
                 log.exception("driver.crashed", source=driver.name)
@@ -86,7 +87,8 @@ class Sampler:
         if state is not self._clock_state:
             log.info("clock.state", state=state.value)
             self._clock_state = state
-        sample = Sample(driver.name, t, state, tuple(readings), self.clock.boot_id, uptime)
+        sample = Sample(driver.name, t, state, tuple(readings), self.clock.boot_id, uptime,
+                        tuple(events))
         self.polls += 1
         self.deliver(sample)
         return sample

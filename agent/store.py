@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS samples (
     uptime REAL NOT NULL,
     q TEXT NOT NULL,               -- JSON {quantity: value} of good values
     bad TEXT,                      -- JSON {quantity: quality} of the others
-    at TEXT                        -- JSON {quantity: RFC 3339} device timestamps (gas)
+    at TEXT,                       -- JSON {quantity: RFC 3339} device timestamps (gas)
+    events TEXT                    -- JSON [[RFC 3339, quantity, value], ...] state changes
 );
 CREATE INDEX IF NOT EXISTS samples_t ON samples (t);
 CREATE TABLE IF NOT EXISTS chains (
@@ -64,6 +65,7 @@ class StoredSample:
     values: dict[str, Value]
     qualities: dict[str, str]
     measured_at: dict[str, str]
+    events: list[list[Any]]
 
 
 class Store:
@@ -117,21 +119,22 @@ class Store:
         qualities = sample.qualities
         measured = sample.measured_at
         cur = self.db.execute(
-            "INSERT INTO samples (source, t, clock, boot, uptime, q, bad, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO samples (source, t, clock, boot, uptime, q, bad, at, events) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (sample.source, sample.t, sample.clock.value, sample.boot, sample.uptime,
              _json(sample.values), _json(qualities) if qualities else None,
-             _json(measured) if measured else None))
+             _json(measured) if measured else None,
+             _json(sample.timeline) if sample.events else None))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def samples(self, after_id: int = 0, limit: int = 1000) -> list[StoredSample]:
         rows = self.db.execute(
-            "SELECT id, source, t, clock, q, bad, at FROM samples WHERE id > ? ORDER BY id "
-            "LIMIT ?", (after_id, limit)).fetchall()
+            "SELECT id, source, t, clock, q, bad, at, events FROM samples WHERE id > ? "
+            "ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
         return [StoredSample(r[0], r[1], r[2], ClockState(r[3]), json.loads(r[4]),
-                             json.loads(r[5]) if r[5] else {}, json.loads(r[6]) if r[6] else {})
-                for r in rows]
+                             json.loads(r[5]) if r[5] else {}, json.loads(r[6]) if r[6] else {},
+                             json.loads(r[7]) if r[7] else []) for r in rows]
 
     def sample_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM samples").fetchone()[0])
@@ -140,5 +143,5 @@ class Store:
         self.db.close()
 
 
-def _json(obj: dict[str, Any]) -> str:
+def _json(obj: dict[str, Any] | list[Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

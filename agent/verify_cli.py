@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.verify import Report, Verifier
+from drivers.links import parse_tcp
 
 
 def _is_status(topic: str | None) -> bool:
@@ -33,21 +34,15 @@ def read_file(path: Path, key: Ed25519PublicKey) -> Report:
     return verifier.report
 
 
-def parse_broker(broker: str) -> tuple[str, int]:
-    host, sep, port = broker.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--broker {broker!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
 def listen(broker: str, topic: str, key: Ed25519PublicKey, *, count: int | None,
            seconds: float | None, ca_file: Path | None = None, client_cert: Path | None = None,
            client_key: Path | None = None, username: str | None = None,
            password_file: Path | None = None) -> Report:
-    host, port = parse_broker(broker)
+    link = parse_tcp(broker)
     password = password_file.read_text().rstrip("\r\n") if password_file else None
     settings = BrokerSettings(
-        host=host, port=port, client_id=f"hpagent-verify-{os.getpid()}", tls=ca_file is not None,
+        host=link.host, port=link.port, client_id=f"hpagent-verify-{os.getpid()}",
+        tls=ca_file is not None,
         ca_file=ca_file, cert_file=client_cert, key_file=client_key, username=username,
         password=password)
     return asyncio.run(_listen(settings, topic, key, count, seconds))

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import structlog
 from pymodbus import FramerType
@@ -22,6 +22,7 @@ from pymodbus.pdu import ExceptionResponse
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from drivers.codec import Decoder, InvalidValue
+from drivers.links import Link, TcpLink
 from drivers.planner import Read, plan
 from drivers.reading import Quality, Reading
 
@@ -35,30 +36,6 @@ EXCEPTION_NAMES = {
     4: "DEVICE FAILURE", 5: "ACKNOWLEDGE", 6: "DEVICE BUSY", 8: "MEMORY PARITY ERROR",
     10: "GATEWAY PATH UNAVAILABLE", 11: "GATEWAY TARGET FAILED TO RESPOND",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class TcpLink:
-    host: str
-    port: int = 502
-
-    def __str__(self) -> str:
-        return f"tcp {self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class SerialLink:
-    port: str
-    baudrate: int = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: int = 1
-    bytesize: int = 8
-
-    def __str__(self) -> str:
-        return f"serial {self.port} {self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
-
-
-Link = TcpLink | SerialLink
 
 
 class TransactionError(Exception):

@@ -204,13 +204,14 @@ class Profile(_Model):
     model: str = Field(description="Model or model family.")
     source: str = Field(description="Where this register map comes from (document or repo@commit).")
     notes: str | None = Field(None, description="What an installer must know (settings, firmware).")
-    addressing: str | None = Field(
-        None, description="How the vendor's numbers relate to wire addresses, e.g. 'doc - 1'.")
+    doc_offset: int | None = Field(
+        None, description="Wire address = the vendor's documented number + this (e.g. -1 for "
+        "one-based manuals); checked for every register that states 'doc'.")
     unit: int = Field(1, ge=0, le=247, description="Factory Modbus unit id.")
     serial: SerialDefaults | None = Field(None, description="Factory serial line settings (RTU).")
     defaults: Defaults = Field(default_factory=Defaults)
     limits: Limits = Field(default_factory=Limits)
-    registers: tuple[Register, ...] = Field(min_length=1)
+    registers: tuple[Register, ...] = Field(description="The register map.")
 
     @model_validator(mode="before")
     @classmethod
@@ -235,6 +236,8 @@ class Profile(_Model):
 
     @model_validator(mode="after")
     def _check_map(self) -> Self:
+        if not self.registers:
+            raise ValueError("'registers' is empty")
         seen: dict[str, Register] = {}
         taken: dict[tuple[Table, int], Register] = {}
         for reg in self.registers:
@@ -243,6 +246,7 @@ class Profile(_Model):
                 raise ValueError(f"{reg.quantity} is mapped twice: {seen[reg.quantity].label} "
                                  f"and {reg.label}")
             seen[reg.quantity] = reg
+            self._check_doc(reg)
             multi = reg.type is DataType.SPLIT or reg.type.registers > 1
             if multi and reg.word_order is None and reg.type is not DataType.SPLIT:
                 raise ValueError(f"{reg.label} is {reg.type}: state 'word_order' (big = high word "
@@ -263,6 +267,16 @@ class Profile(_Model):
             if len(tables) > 1 or span > limit:
                 raise ValueError(f"group {group!r} must lie in one table within {limit} registers")
         return self
+
+    def _check_doc(self, reg: Register) -> None:
+        if self.doc_offset is None:
+            return
+        pairs: list[tuple[int | None, int | None]] = [(p.doc, p.address) for p in reg.parts]
+        pairs = pairs or [(reg.doc, reg.address)]
+        for doc, address in pairs:
+            if doc is not None and address is not None and doc + self.doc_offset != address:
+                raise ValueError(f"{reg.label}: doc {doc} {self.doc_offset:+d} is "
+                                 f"{doc + self.doc_offset}, not the wire address {address}")
 
     @cached_property
     def groups(self) -> dict[str, list[Register]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 Value = float | int | bool | str
 
@@ -35,6 +35,19 @@ class Reading:
         return self.quality is Quality.GOOD
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A state change seen between polls, with the time it happened (e.g. the boiler's flame).
+
+    Sampling a state every few seconds loses short burns; drivers that see every change (the
+    OpenTherm monitor) report each one, so the ledger can rebuild the exact timeline.
+    """
+
+    quantity: str
+    value: Value
+    at: datetime
+
+
 class Driver(Protocol):
     """The four things every driver does. ``read`` never raises for a device fault."""
 
@@ -47,3 +60,10 @@ class Driver(Protocol):
     async def close(self) -> None: ...
 
     def describe(self) -> dict[str, object]: ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A driver that also reports the state changes it saw since the last call."""
+
+    def take_events(self) -> list[Event]: ...

@@ -1,0 +1,35 @@
+"""Shared fixtures: real peers on loopback (pymodbus servers, mosquitto) and log capture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from hil.broker import Mosquitto, free_port, mosquitto_binary
+from tests.support import LogEvents
+
+
+@pytest.fixture
+def logs() -> Iterator[LogEvents]:
+    """Structured log events emitted during the test, as dicts."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def mosquitto(tmp_path: Path) -> AsyncIterator[Mosquitto]:
+    """A plain mosquitto on a free loopback port, anonymous access."""
+    if mosquitto_binary() is None:
+        pytest.fail("mosquitto is not installed: run 'make test', which installs it")
+    broker = Mosquitto(tmp_path / "mosquitto")
+    await broker.start()
+    yield broker
+    await broker.stop()
