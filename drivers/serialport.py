@@ -78,7 +78,7 @@ class SerialStream:
     async def _readable(self) -> None:
         ready: asyncio.Future[None] = self._loop.create_future()
         fd = self._port.fileno()
-        self._loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        self._loop.add_reader(fd, _wake, ready)
         try:
             await ready
         finally:
@@ -100,6 +100,11 @@ class SerialStream:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             self._port.close()
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
 
 
 class TcpStream:
