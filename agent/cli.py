@@ -179,9 +179,8 @@ def hil_heatpump(
     """Serve the simulated air-to-water heat pump over Modbus TCP until Ctrl-C."""
     import asyncio
 
-    from hil.heatpump_server import serve_forever
-
     from agent import logs
+    from hil.heatpump_server import serve_forever
 
     logs.configure("info")
     try:

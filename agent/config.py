@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,7 +26,7 @@ from pydantic import (
 )
 
 from agent.defaults import DEFAULT_STATE_DIR
-from drivers.yamlfile import YamlFileError, load_model, problems_at
+from drivers.yamlfile import LocatedError, YamlFileError, load_model, problems_at
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -48,7 +49,23 @@ Duration = Annotated[
     WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                               {"type": "string", "pattern": _DURATION.pattern}]}),
 ]
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+def _pattern(regex: str, rule: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """A string rule whose error says it in words; the schema still carries the regex."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r}: {rule}")
+        return value
+
+    return AfterValidator(check), WithJsonSchema({"type": "string", "pattern": regex})
+
+
+Name = Annotated[str, *_pattern(r"[a-z0-9][a-z0-9_-]{0,31}",
+                                "use 1-32 lower-case letters, digits, '-' or '_'")]
+DeviceId = Annotated[str, *_pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+                                    "use 1-64 letters, digits, '.', '-' or '_' (it goes into "
+                                    "MQTT topics)")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -92,8 +109,10 @@ class ModbusDeviceConfig(_Model):
 
     @model_validator(mode="after")
     def _one_link(self) -> Self:
-        if (self.tcp is None) == (self.serial is None):
-            raise ValueError("give exactly one of 'tcp' and 'serial'")
+        if self.tcp is not None and self.serial is not None:
+            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
+        if self.tcp is None and self.serial is None:
+            raise ValueError("give 'tcp' (Modbus TCP) or 'serial' (Modbus RTU)")
         return self
 
 
@@ -145,8 +164,7 @@ class Destination(_Model):
 class Config(_Model):
     """hpagent's configuration."""
 
-    device_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                           description="This gateway's identity in topics and messages.")
+    device_id: DeviceId = Field(description="This gateway's identity in topics and messages.")
     state_dir: Path = Field(DEFAULT_STATE_DIR, description="Database and key live here.")
     key_file: Path | None = Field(
         None, description="Signing key (default <state_dir>/gateway.key).")
@@ -164,7 +182,7 @@ class Config(_Model):
         return self.key_file if self.key_file is not None else self.state_dir / "gateway.key"
 
 
-def _semantic(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Problems the schema cannot see: duplicates, missing files, broken profiles."""
     from drivers.profile import load_profile
 
@@ -195,7 +213,7 @@ def _semantic(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
 def load_config(path: Path) -> Config:
     """Load, validate and check ``path``; :class:`YamlFileError` lists every problem."""
     config = load_model(path, Config)
-    found = list(_semantic(config))
+    found = list(semantic_problems(config))
     if found:
         raise YamlFileError(problems_at(path, found))
     return config

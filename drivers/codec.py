@@ -163,13 +163,13 @@ def _part_value(part: SplitPart, words: Sequence[int]) -> int:
 
 
 def _encode_split(parts: Sequence[SplitPart], raw: float) -> list[int]:
-    """Spread ``raw`` over the parts, heaviest first, each part taking whole units."""
-    remaining = round(raw / min(p.weight for p in parts)) * min(p.weight for p in parts)
+    """Spread ``raw`` over the parts, heaviest first, in whole units of the lightest part."""
+    unit = min(p.weight for p in parts)
+    remaining = round(raw / unit)
     values: dict[int, int] = {}
     for part in sorted(parts, key=lambda p: -p.weight):
-        n = math.floor(remaining / part.weight + 1e-9)
-        values[part.address] = n
-        remaining -= n * part.weight
+        per = round(part.weight / unit)
+        values[part.address], remaining = divmod(remaining, per)
     words: list[int] = []
     for part in parts:
         dtype = DataType(part.type)

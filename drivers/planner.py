@@ -115,6 +115,8 @@ def minimum_reads(registers: Sequence[Register], limits: Limits, max_gap: int | 
         by_table.setdefault(unit.table, []).append(unit)
     for table, units in by_table.items():
         rules = _Rules(table, limits, gap)
+        for unit in units:
+            rules.check_unit(unit)
 
         def feasible(run: Sequence[_Unit], rules: _Rules = rules) -> bool:
             start, end = run[0].start, run[0].end

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from drivers import units
 from drivers.vocabulary import VOCABULARY, Kind
-from drivers.yamlfile import load_model
+from drivers.yamlfile import LocatedError, load_model
 
 
 class DataType(StrEnum):
@@ -240,24 +240,28 @@ class Profile(_Model):
             raise ValueError("'registers' is empty")
         seen: dict[str, Register] = {}
         taken: dict[tuple[Table, int], Register] = {}
-        for reg in self.registers:
+        for i, reg in enumerate(self.registers):
             assert reg.table is not None
+            at = ("registers", i)
             if reg.quantity in seen:
-                raise ValueError(f"{reg.quantity} is mapped twice: {seen[reg.quantity].label} "
-                                 f"and {reg.label}")
+                raise LocatedError(at, f"{reg.quantity} is mapped twice: "
+                                       f"{seen[reg.quantity].label} and {reg.label}")
             seen[reg.quantity] = reg
-            self._check_doc(reg)
+            self._check_doc(reg, at)
             multi = reg.type is DataType.SPLIT or reg.type.registers > 1
             if multi and reg.word_order is None and reg.type is not DataType.SPLIT:
-                raise ValueError(f"{reg.label} is {reg.type}: state 'word_order' (big = high word "
-                                 "first, little = low word first) in the register or 'defaults'")
+                raise LocatedError(at, f"{reg.label} is {reg.type}: state 'word_order' (big = "
+                                   "high word first, little = low word first) here or in "
+                                   "'defaults'")
             if reg.table.is_bits != (reg.type is DataType.BOOL):
-                raise ValueError(f"{reg.label}: type bool goes with coil/discrete tables only")
+                raise LocatedError(at, f"{reg.label}: type bool goes with coil/discrete tables "
+                                       "only")
             for address, count in reg.spans:
                 for a in range(address, address + count):
                     other = taken.get((reg.table, a))
                     if other is not None:
-                        raise ValueError(f"{reg.label} overlaps {other.label} at {reg.table}:{a}")
+                        raise LocatedError(at, f"{reg.label} overlaps {other.label} at "
+                                               f"{reg.table}:{a}")
                     taken[(reg.table, a)] = reg
         for group, members in self.groups.items():
             tables = {m.table for m in members}
@@ -265,18 +269,20 @@ class Profile(_Model):
             limit = self.limits.max_bits if members[0].table in (Table.COIL, Table.DISCRETE) \
                 else self.limits.max_registers
             if len(tables) > 1 or span > limit:
-                raise ValueError(f"group {group!r} must lie in one table within {limit} registers")
+                at = ("registers", self.registers.index(members[-1]))
+                raise LocatedError(at, f"group {group!r} must lie in one table within {limit} "
+                                       "registers")
         return self
 
-    def _check_doc(self, reg: Register) -> None:
+    def _check_doc(self, reg: Register, at: tuple[str, int]) -> None:
         if self.doc_offset is None:
             return
         pairs: list[tuple[int | None, int | None]] = [(p.doc, p.address) for p in reg.parts]
         pairs = pairs or [(reg.doc, reg.address)]
         for doc, address in pairs:
             if doc is not None and address is not None and doc + self.doc_offset != address:
-                raise ValueError(f"{reg.label}: doc {doc} {self.doc_offset:+d} is "
-                                 f"{doc + self.doc_offset}, not the wire address {address}")
+                raise LocatedError(at, f"{reg.label}: doc {doc} {self.doc_offset:+d} is "
+                                       f"{doc + self.doc_offset}, not the wire address {address}")
 
     @cached_property
     def groups(self) -> dict[str, list[Register]]:

@@ -29,6 +29,18 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
+class LocatedError(ValueError):
+    """A validator's error about a part of the model other than where pydantic puts it.
+
+    Cross-field checks run on the whole model; raising this points the message at the key that
+    is wrong (``("registers", 3)``), relative to the model that raised it.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class YamlFileError(Exception):
     """One or more problems in one file; ``str()`` lists each on its own line."""
 
@@ -66,7 +78,8 @@ class Document:
             raise YamlFileError([Problem(str(path), line, "", f"YAML syntax: {message}")]) from None
         self.data = _plain(self.tree)
 
-    def locate(self, loc: Sequence[str | int]) -> tuple[int | None, tuple[str | int, ...]]:
+    def locate(self, loc: Sequence[str | int],
+               missing: bool = False) -> tuple[int | None, tuple[str | int, ...]]:
         """The line and the real key path of a pydantic ``loc``.
 
         pydantic inserts union tags (``'modbus'``) and validator names into ``loc``; they are not
@@ -87,7 +100,7 @@ class Document:
                     line = lc.item(part)[0] + 1
                 node = node[part]
                 path.append(part)
-            elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            elif missing and i == len(loc) - 1 and isinstance(node, dict):
                 path.append(part)  # a missing key: reported at its parent's line
             # anything else is a union tag or validator name pydantic added: not in the document
         return line, tuple(path)
@@ -115,14 +128,19 @@ def problems_from_validation(
     problems = []
     for err in exc.errors(include_url=False):
         loc = (*prefix, *err["loc"])
-        line, path = doc.locate(loc)
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, LocatedError):
+            loc = (*loc, *cause.loc)
+        line, path = doc.locate(loc, missing=err["type"] == "missing")
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown key (not allowed here)"
         elif err["type"] == "missing":
             message = "required key is missing"
+        elif err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         problems.append(Problem(str(doc.path), line, key_path(path), message))
-    return problems
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def problems_at(
@@ -134,7 +152,7 @@ def problems_at(
     for loc, message in found:
         line, real = doc.locate(loc)
         problems.append(Problem(str(path), line, key_path(real), message))
-    return problems
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def load_model(path: Path, model: type[ModelT], context: dict[str, Any] | None = None) -> ModelT:

@@ -1,0 +1,5 @@
+"""``python -m agent`` is ``hpagent``."""
+
+from agent.cli import main
+
+main()
