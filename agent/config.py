@@ -149,6 +149,10 @@ class Destination(_Model):
     topic_prefix: str = Field("hpagent/v1", description="Topics are <prefix>/<device_id>/<stream>.")
     streams: tuple[Literal["samples"], ...] = Field(("samples",), description="Streams to send.")
     max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged messages at most.")
+    connect_timeout: Duration = Field(10.0, description="How long to wait for the broker to "
+                                      "accept a connection (CONNACK).")
+    retry_refused: Duration = Field(60.0, description="When the broker refuses a message (MQTT 5 "
+                                    "ACL), keep it and send it again after this long (doubling).")
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> Self:

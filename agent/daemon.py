@@ -43,7 +43,8 @@ def broker_settings(dest: Destination, device_id: str) -> BrokerSettings:
         protocol=dest.protocol, username=dest.username, password=password,
         tls=tls is not None, ca_file=tls.ca_file if tls else None,
         cert_file=tls.cert_file if tls else None, key_file=tls.key_file if tls else None,
-        will_topic=topic(dest.topic_prefix, device_id, "status"))
+        will_topic=topic(dest.topic_prefix, device_id, "status"),
+        connect_timeout=dest.connect_timeout)
 
 
 class Agent:
@@ -56,7 +57,7 @@ class Agent:
         self.publishers = [
             Publisher(d.name, self.outbox,
                       MqttConnection(broker_settings(d, config.device_id), Callbacks()),
-                      d.max_inflight)
+                      d.max_inflight, d.retry_refused)
             for d in config.destinations]
         routes = [Route(d.name, sample_topic(d.topic_prefix, config.device_id), p.offer)
                   for d, p in zip(config.destinations, self.publishers, strict=True)

@@ -46,6 +46,8 @@ class BrokerSettings:
     key_file: Path | None = None
     tls: bool = False
     will_topic: str | None = None  # a retained "offline" is left here if we vanish
+    session_expiry: int | None = None  # keep our subscriptions and queued messages on the
+    #                                    broker this many seconds (recipients that must not miss)
     connect_timeout: float = 10.0
     reconnect_min: float = 1.0
     reconnect_max: float = 120.0
@@ -72,7 +74,7 @@ class Callbacks:
 
     connected: Callable[[], None] = lambda: None
     disconnected: Callable[[], None] = lambda: None
-    acked: Callable[[int], None] = lambda mid: None
+    acked: Callable[[int, str | None], None] = lambda mid, refusal: None  # refusal: why not
     message: Callable[[str, bytes], None] = lambda topic, payload: None
     subscriptions: list[str] = field(default_factory=list)
 
@@ -94,6 +96,7 @@ class MqttConnection:
         self._connack: asyncio.Future[int] | None = None
         self._misc: asyncio.TimerHandle | None = None
         self._sock: socket.socket | None = None
+        self._fd = -1  # the watched socket's descriptor
         self._waiting: dict[int, asyncio.Future[None]] = {}  # message ids we await ourselves
         self._log = log.bind(broker=settings.label, client_id=settings.client_id)
 
@@ -114,11 +117,12 @@ class MqttConnection:
             outcome = await self._session()
             if self._closing:
                 break
-            if outcome == "protocol" and self.settings.protocol == "auto" \
-                    and self.protocol is MQTTProtocolVersion.MQTTv5:
-                self.protocol = MQTTProtocolVersion.MQTTv311
-                self._log.info("broker.protocol_fallback", protocol="3.1.1")
-                continue
+            if outcome == "protocol" and self.settings.protocol == "auto":
+                if self.protocol is MQTTProtocolVersion.MQTTv5:
+                    self.protocol = MQTTProtocolVersion.MQTTv311
+                    self._log.info("broker.protocol_fallback", protocol="3.1.1")
+                    continue  # try 3.1.1 at once
+                self.protocol = MQTTProtocolVersion.MQTTv5  # neither answered: start over later
             if outcome == "ran":
                 delay = self.settings.reconnect_min
             with contextlib.suppress(asyncio.TimeoutError):
@@ -140,20 +144,15 @@ class MqttConnection:
                                         self.settings.connect_timeout)
         except (TimeoutError, OSError, ssl.SSLError, ValueError) as exc:
             self._teardown(client)
-            closed_early = isinstance(exc, ConnectionResetError | BrokenPipeError |
-                                      _ClosedBeforeConnack)
-            if closed_early and self.protocol is MQTTProtocolVersion.MQTTv5 \
-                    and self.settings.protocol == "auto":
-                return "protocol"
             self._note_down(_describe(exc))
-            return "failed"
+            # A broker that does not speak this version may hang up or never answer CONNECT.
+            unanswered = isinstance(exc, ConnectionResetError | BrokenPipeError |
+                                    _ClosedBeforeConnack | TimeoutError)
+            return "protocol" if unanswered and not self._ever_connected else "failed"
         if rc != 0:
             self._teardown(client)
-            if rc in _UNSUPPORTED_PROTOCOL and self.settings.protocol == "auto" \
-                    and self.protocol is MQTTProtocolVersion.MQTTv5:
-                return "protocol"
             self._note_down(f"broker refused the connection: {_connack_reason(rc)}")
-            return "failed"
+            return "protocol" if rc in _UNSUPPORTED_PROTOCOL else "failed"
         self._connected = True
         self._up.set()
         if self._down_logged or not self._ever_connected:
@@ -217,8 +216,10 @@ class MqttConnection:
 
     def _new_client(self) -> paho.Client:
         s = self.settings
+        v5 = self.protocol is MQTTProtocolVersion.MQTTv5
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id,
-                             protocol=self.protocol, reconnect_on_failure=False)
+                             protocol=self.protocol, reconnect_on_failure=False,
+                             clean_session=None if v5 else s.session_expiry is None)
         client.suppress_exceptions = True
         if s.tls:
             client.tls_set_context(s.ssl_context())
@@ -244,8 +245,16 @@ class MqttConnection:
 
     def _connect_blocking(self, client: paho.Client) -> None:
         """DNS, TCP and the TLS handshake block: this runs in a worker thread."""
-        client.connect(self.settings.host, self.settings.port,
-                       keepalive=max(int(self.settings.keepalive), 1), clean_start=True)
+        s = self.settings
+        if self.protocol is MQTTProtocolVersion.MQTTv5:
+            props = None
+            if s.session_expiry is not None:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = s.session_expiry
+            client.connect(s.host, s.port, keepalive=max(int(s.keepalive), 1),
+                           clean_start=s.session_expiry is None, properties=props)
+        else:  # 3.1.1 takes its clean-session flag from the Client
+            client.connect(s.host, s.port, keepalive=max(int(s.keepalive), 1))
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn`` on the loop, also when paho calls us from the connecting thread."""
@@ -255,51 +264,58 @@ class MqttConnection:
         else:
             self._loop.call_soon_threadsafe(fn, *args)
 
-    def _on_socket_open(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        self._call(self._watch, client, sock)
+    # The loop watches file descriptor numbers. They are remembered per client, because a
+    # closed socket no longer knows its number and the next socket may reuse it.
 
-    def _watch(self, client: paho.Client, sock: socket.socket) -> None:
+    def _on_socket_open(self, client: paho.Client, _ud: Any, sock: Any) -> None:
+        self._call(self._watch, client, sock.fileno(), sock)
+
+    def _watch(self, client: paho.Client, fd: int, sock: socket.socket) -> None:
         assert self._loop is not None
         if client is not self._client:
             return
-        self._sock = sock
-        self._loop.add_reader(sock, self._readable, client)
+        self._unwatch_fd()
+        self._fd, self._sock = fd, sock
+        self._loop.add_reader(fd, self._readable, client)
         self._schedule_misc(client)
 
     def _readable(self, client: paho.Client) -> None:
         client.loop_read()
         sock = self._sock
         # TLS may hold decrypted bytes that the socket no longer signals
-        while sock is not None and isinstance(sock, ssl.SSLSocket) and sock.pending() \
-                and client is self._client and self._sock is sock:
+        while isinstance(sock, ssl.SSLSocket) and sock.pending() and client is self._client \
+                and self._sock is sock:
             client.loop_read()
 
-    def _on_socket_close(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        self._call(self._unwatch, sock)
+    def _on_socket_close(self, client: paho.Client, _ud: Any, _sock: Any) -> None:
+        self._call(self._unwatch, client)
 
-    def _unwatch(self, sock: socket.socket) -> None:
+    def _unwatch(self, client: paho.Client) -> None:
+        if client is self._client:
+            self._unwatch_fd()
+
+    def _unwatch_fd(self) -> None:
         assert self._loop is not None
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        if self._sock is sock:
-            self._sock = None
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._fd, self._sock = -1, None
 
-    def _on_register_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        self._call(self._add_writer, client, sock)
+    def _on_register_write(self, client: paho.Client, _ud: Any, _sock: Any) -> None:
+        self._call(self._add_writer, client)
 
-    def _add_writer(self, client: paho.Client, sock: socket.socket) -> None:
+    def _add_writer(self, client: paho.Client) -> None:
         assert self._loop is not None
-        if sock.fileno() >= 0:
-            self._loop.add_writer(sock, client.loop_write)
+        if client is self._client and self._fd >= 0:
+            self._loop.add_writer(self._fd, client.loop_write)
 
-    def _on_unregister_write(self, client: paho.Client, _ud: Any, sock: Any) -> None:
-        self._call(self._remove_writer, sock)
+    def _on_unregister_write(self, client: paho.Client, _ud: Any, _sock: Any) -> None:
+        self._call(self._remove_writer, client)
 
-    def _remove_writer(self, sock: socket.socket) -> None:
+    def _remove_writer(self, client: paho.Client) -> None:
         assert self._loop is not None
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_writer(sock)
+        if client is self._client and self._fd >= 0:
+            self._loop.remove_writer(self._fd)
 
     def _schedule_misc(self, client: paho.Client) -> None:
         """Keep-alive bookkeeping, a few times per keep-alive period (not every second)."""
@@ -312,15 +328,17 @@ class MqttConnection:
             if client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._misc = self._loop.call_later(period, tick)  # type: ignore[union-attr]
 
+        if self._misc is not None:
+            self._misc.cancel()
         self._misc = self._loop.call_later(period, tick)
 
     def _teardown(self, client: paho.Client) -> None:
         if self._misc is not None:
             self._misc.cancel()
             self._misc = None
+        if client is self._client:
+            self._unwatch_fd()
         sock = client.socket()
-        if sock is not None:
-            self._unwatch(sock)  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             client.on_disconnect = None
             client.disconnect()
@@ -342,11 +360,14 @@ class MqttConnection:
         if self._session_over is not None:
             self._session_over.set()
 
-    def _on_publish(self, _c: paho.Client, _ud: Any, mid: int, _rc: Any, _p: Any) -> None:
+    def _on_publish(self, _c: paho.Client, _ud: Any, mid: int, rc: Any, _p: Any) -> None:
         waiter = self._waiting.pop(mid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        self.callbacks.acked(mid)
+        # MQTT 5 brokers say why they refuse a message (e.g. 135 not authorised by the ACL);
+        # 3.1.1 brokers acknowledge and drop it silently.
+        refusal = str(rc) if getattr(rc, "is_failure", False) else None
+        self.callbacks.acked(mid, refusal)
 
     def _on_message(self, _c: paho.Client, _ud: Any, msg: paho.MQTTMessage) -> None:
         self.callbacks.message(msg.topic, bytes(msg.payload))

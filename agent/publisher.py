@@ -24,11 +24,12 @@ log = structlog.get_logger("hpagent.publisher")
 class PublisherStats:
     sent: int = 0
     acked: int = 0
+    refused: int = 0
 
 
 class Publisher:
     def __init__(self, name: str, outbox: Outbox, connection: MqttConnection,
-                 max_inflight: int = 20) -> None:
+                 max_inflight: int = 20, retry_refused: float = 60.0) -> None:
         self.name = name
         self.outbox = outbox
         self.connection = connection
@@ -38,6 +39,8 @@ class Publisher:
         self._last_loaded = 0  # highest outbox id handed to this connection
         self._caught_up = False  # True when the outbox holds nothing after _last_loaded
         self._acked: list[int] = []
+        self._refused_from: int | None = None  # oldest refused message awaiting a retry
+        self._retry_refused = retry_refused
         self._flush_scheduled = False
         self._idle = asyncio.Event()
         connection.callbacks.connected = self._on_connected
@@ -110,15 +113,39 @@ class Publisher:
         self._inflight.clear()
         self._caught_up = False
 
-    def _on_acked(self, mid: int) -> None:
+    def _on_acked(self, mid: int, refusal: str | None) -> None:
         outbox_id = self._inflight.pop(mid, None)
         if outbox_id is None:
             return  # the retained status message, or an ack from a previous connection
-        self.stats.acked += 1
-        self._acked.append(outbox_id)
+        if refusal is not None:
+            self._refused(outbox_id, refusal)
+        else:
+            self.stats.acked += 1
+            self._acked.append(outbox_id)
         if not self._flush_scheduled:  # one delete transaction per burst of PUBACKs
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._after_acks)
+
+    def _refused(self, outbox_id: int, reason: str) -> None:
+        """The broker refused a message (MQTT 5 PUBACK >= 0x80): keep it, retry later."""
+        self.stats.refused += 1
+        if self._refused_from is None:
+            log.error("broker.refused", destination=self.name, reason=reason,
+                      retry_in_s=self._retry_refused)
+            self._refused_from = outbox_id
+            asyncio.get_running_loop().call_later(self._retry_refused, self._rewind)
+            self._retry_refused = min(self._retry_refused * 2, 3600.0)
+        self._refused_from = min(self._refused_from, outbox_id)
+
+    def _rewind(self) -> None:
+        """Send again from the oldest refused message (the ACL may have been fixed)."""
+        if self._refused_from is None:
+            return
+        self._last_loaded = min(self._last_loaded, self._refused_from - 1)
+        self._refused_from = None
+        self._caught_up = False
+        if self.connection.connected:
+            self._fill()
 
     def _after_acks(self) -> None:
         self._flush_acks()

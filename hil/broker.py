@@ -62,13 +62,18 @@ class Mosquitto:
     require_certificate: bool = False  # clients must present a certificate signed by ca_file
     users: dict[str, str] = field(default_factory=dict)  # user -> password; then no anonymous
     acl: str | None = None  # mosquitto ACL file text
+    persistence: bool = False  # keep sessions and queued messages across a restart
     process: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = ["per_listener_settings true", f"listener {self.port} {self.host}",
-                 "persistence false", "log_dest stderr", "log_type error", "log_type warning",
+                 "log_dest stderr", "log_type error", "log_type warning",
                  f"user {getpass.getuser()}"]
+        if self.persistence:
+            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        else:
+            lines.append("persistence false")
         if self.cert_file is not None:
             lines += [f"cafile {self.ca_file}", f"certfile {self.cert_file}",
                       f"keyfile {self.key_file}"]
@@ -98,7 +103,7 @@ class Mosquitto:
         if binary is None:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         conf = self.write_config()
-        log = (self.workdir / "mosquitto.log").open("wb")
+        log = (self.workdir / "mosquitto.log").open("ab")
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
         try:
             wait_for_port(self.port)

@@ -1,0 +1,207 @@
+"""``hpagent run`` as systemd runs it: a separate process, JSON logs, signals.
+
+A bad config stops it before it starts; an unreachable device or broker does not stop it, and
+what it stored is kept; SIGTERM flushes and exits 0; a killed agent leaves its retained
+'offline' will on the status topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.defaults import EX_CONFIG
+from agent.keys import init_key, load_private_key
+from agent.outbox import Outbox
+from agent.store import Store
+from hil.broker import Mosquitto, free_port
+from hil.heatpump_server import SimulatedHeatPump
+from tests.support import Recipient
+
+
+def config_text(state: Path, hp_port: int, broker_port: int) -> str:
+    return f"""\
+device_id: gw-daemon
+state_dir: {state}
+log: {{level: info, format: json}}
+devices:
+  - kind: modbus
+    name: heatpump
+    profile: hpagent_bench_heatpump
+    tcp: {{host: 127.0.0.1, port: {hp_port}}}
+    interval: 0.5
+    timeout: 0.3
+    retries: 0
+destinations:
+  - name: local
+    host: 127.0.0.1
+    port: {broker_port}
+"""
+
+
+class Daemon:
+    """``hpagent run`` in a child process, its JSON log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.logs: list[dict[str, Any]] = []
+        self.other: list[str] = []
+        self._seen = asyncio.Event()
+        self.process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Daemon:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "run", "--config", str(self.config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        async for raw in self.process.stderr:
+            line = raw.decode(errors="replace").strip()
+            try:
+                self.logs.append(json.loads(line))
+            except json.JSONDecodeError:
+                self.other.append(line)
+            self._seen.set()
+
+    def count(self, event: str) -> int:
+        return sum(1 for e in self.logs if e.get("event") == event)
+
+    async def wait_for(self, event: str, n: int = 1, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.count(event) < n:
+                self._seen.clear()
+                await self._seen.wait()
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = await asyncio.wait_for(self.process.wait(), 20)
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Mosquitto]:
+    b = Mosquitto(tmp_path / "mosquitto")
+    await b.start()
+    yield b
+    await b.stop()
+
+
+async def test_bad_config_exits_78_and_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "hpagent.yaml"
+    bad.write_text("device_id: gw\ndevices:\n  - kind: modbus\n    name: hp\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", "--config", str(bad),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == EX_CONFIG
+    assert f"{bad}:3: devices[0].profile: required key is missing" in err.decode()
+
+
+async def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "hpagent.yaml"
+    config.write_text(config_text(tmp_path / "state", 1, 1))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert "run 'hpagent key init' first" in err.decode()
+
+
+async def test_unreachable_device_then_recovery_then_sigterm(tmp_path: Path,
+                                                           broker: Mosquitto) -> None:
+    hp_port = free_port()
+    state = tmp_path / "state"
+    init_key(state / "gateway.key")
+    config = tmp_path / "hpagent.yaml"
+    config.write_text(config_text(state, hp_port, broker.port))
+    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
+    async with Daemon(config) as daemon:
+        await daemon.wait_for("source.unavailable")
+        await asyncio.sleep(1.5)  # several polls of a dead device
+        await heatpump.start()
+        try:
+            await daemon.wait_for("source.recovered", timeout=30)
+            await asyncio.sleep(1.0)
+            assert await daemon.stop() == 0
+        finally:
+            await heatpump.stop()
+    assert daemon.count("source.unavailable") == 1, "logged once when it goes"
+    assert daemon.count("source.recovered") == 1, "and once when it is back"
+    assert daemon.count("agent.stopped") == 1
+    store = Store(state / "hpagent.db")
+    samples = store.samples(limit=10_000)
+    store.close()
+    assert samples[0].values == {}
+    assert samples[0].qualities["hp.supply_temp"] == "unavailable"
+    assert "hp.supply_temp" in samples[-1].values
+    stopped = next(e for e in daemon.logs if e["event"] == "agent.stopped")
+    assert stopped["samples"] == len(samples)
+    assert stopped["backlog"] == 0, "SIGTERM flushes the outbox before exit"
+
+
+async def test_unreachable_broker_keeps_every_sample(tmp_path: Path) -> None:
+    hp_port = free_port()
+    state = tmp_path / "state"
+    init_key(state / "gateway.key")
+    config = tmp_path / "hpagent.yaml"
+    config.write_text(config_text(state, hp_port, free_port()))
+    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
+    await heatpump.start()
+    try:
+        async with Daemon(config) as daemon:
+            await daemon.wait_for("broker.unavailable")
+            await asyncio.sleep(2.0)
+            assert await daemon.stop(signal.SIGINT) == 0
+    finally:
+        await heatpump.stop()
+    assert daemon.count("broker.unavailable") == 1
+    store = Store(state / "hpagent.db")
+    samples, backlog = store.sample_count(), Outbox(store).backlog()
+    store.close()
+    assert samples >= 3
+    assert backlog == samples, "every sample's message waits in the outbox"
+
+
+async def test_a_killed_agent_leaves_its_will(tmp_path: Path, broker: Mosquitto) -> None:
+    hp_port = free_port()
+    state = tmp_path / "state"
+    init_key(state / "gateway.key")
+    config = tmp_path / "hpagent.yaml"
+    config.write_text(config_text(state, hp_port, broker.port))
+    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
+    await heatpump.start()
+    try:
+        async with Daemon(config) as daemon:
+            await daemon.wait_for("broker.connected")
+            await daemon.stop(signal.SIGKILL)
+    finally:
+        await heatpump.stop()
+    key = load_private_key(state / "gateway.key").public_key()
+    watcher = Recipient(broker.port, key, topic="hpagent/v1/gw-daemon/status", client_id="w",
+                        session_expiry=None)
+    await watcher.start()
+    with contextlib.suppress(TimeoutError):
+        await watcher.wait_status()
+    await watcher.stop()
+    assert watcher.status == [b"offline"], "the broker published the retained will"
