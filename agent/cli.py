@@ -169,6 +169,23 @@ def verify_cmd(
     raise typer.Exit(0 if report.ok else 1)
 
 
+@app.command("p1")
+def p1_cmd(
+    port: Annotated[str | None, typer.Option(help="Serial port of the P1 cable.")] = None,
+    tcp: Annotated[str | None, typer.Option(help="HOST:PORT of a network P1 dongle.")] = None,
+    spec: Annotated[str, typer.Option(help="DSMR variant: auto, 2.2, 4, 5, 5B, 5L, 5S, Q3D.")
+                    ] = "auto",
+    once: Annotated[bool, typer.Option("--once", help="Stop after one telegram.")] = False,
+    as_json: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds without a "
+                                           "valid telegram.")] = 30.0,
+) -> None:
+    """Show a smart meter's P1 telegrams, decoded into hpagent's quantities."""
+    from agent.inspect_p1 import main as p1_main
+
+    raise typer.Exit(p1_main(port, tcp, spec, once, as_json, timeout))
+
+
 @hil_app.command("heatpump")
 def hil_heatpump(
     port: Annotated[int, typer.Option(help="TCP port to serve Modbus on.")] = 5020,

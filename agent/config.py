@@ -116,7 +116,54 @@ class ModbusDeviceConfig(_Model):
         return self
 
 
-DeviceConfig = Annotated[ModbusDeviceConfig, Field(discriminator="kind")]
+class NetEndpoint(_Model):
+    host: str = Field(description="Host name or IP address (a network P1 dongle, ser2net, ...).")
+    port: Port = Field(description="TCP port.")
+
+
+class SerialLine(_Model):
+    """A serial port whose line settings are found automatically unless all are given."""
+
+    port: str = Field(description="Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+    baudrate: int | None = Field(None, description="Pin the baud rate (with bytesize, parity).")
+    bytesize: Literal[7, 8] | None = Field(None, description="Pin the data bits.")
+    parity: Literal["N", "E", "O"] | None = Field(None, description="Pin the parity.")
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> Self:
+        given = [v is not None for v in (self.baudrate, self.bytesize, self.parity)]
+        if any(given) and not all(given):
+            raise ValueError("pin the line with all of baudrate, bytesize and parity, or none "
+                             "of them to detect it")
+        return self
+
+
+P1_SPECS = ("auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D")
+
+
+class P1DeviceConfig(_Model):
+    """The smart meter's P1 port (DSMR), over a USB cable or a network dongle."""
+
+    kind: Literal["p1"]
+    name: Name = Field(description="Name of this meter in samples and logs, e.g. 'p1'.")
+    serial: SerialLine | None = Field(None, description="USB P1 cable (or give 'tcp').")
+    tcp: NetEndpoint | None = Field(None, description="P1-to-Ethernet dongle or ser2net.")
+    spec: Literal["auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D"] = Field(
+        "auto", description="DSMR variant; 'auto' recognises it from the telegrams.")
+    interval: Duration = Field(10.0, description="How often the latest telegram is sampled.")
+    silence: Duration = Field(30.0, description="No valid telegram for this long makes the "
+                              "meter's readings unavailable.")
+
+    @model_validator(mode="after")
+    def _one_link(self) -> Self:
+        if self.tcp is not None and self.serial is not None:
+            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
+        if self.tcp is None and self.serial is None:
+            raise ValueError("give 'serial' (a P1 cable) or 'tcp' (a network dongle)")
+        return self
+
+
+DeviceConfig = Annotated[ModbusDeviceConfig | P1DeviceConfig, Field(discriminator="kind")]
 
 
 class TlsConfig(_Model):
@@ -196,6 +243,8 @@ def semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], s
             if name in names[:i]:
                 yield (field, i, "name"), f"{name!r} is used twice"
     for i, dev in enumerate(config.devices):
+        if not isinstance(dev, ModbusDeviceConfig):
+            continue
         try:
             load_profile(dev.profile, config.profiles_dirs)
         except FileNotFoundError as exc:

@@ -1,38 +1,58 @@
-"""Builds the configured devices' drivers; devices on one physical link share its client."""
+"""Builds the configured devices' drivers; devices on one physical link share its client.
+
+Each driver family is imported only when a device of that family is configured, so a gateway
+without a P1 meter never loads dsmr-parser.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import Config, ModbusDeviceConfig
+from agent.config import Config, ModbusDeviceConfig, P1DeviceConfig
 from agent.sampler import Schedule
+from drivers.links import Link, SerialLink, TcpLink
+from drivers.reading import Driver
 
 
 def build_schedules(config: Config) -> list[Schedule]:
-    from drivers.links import Link, SerialLink, TcpLink
+    schedules = []
+    buses: dict[Link, object] = {}
+    for dev in config.devices:
+        driver = _p1(dev) if isinstance(dev, P1DeviceConfig) else _modbus(dev, config, buses)
+        schedules.append(Schedule(driver, dev.interval))
+    return schedules
+
+
+def _p1(dev: P1DeviceConfig) -> Driver:
+    from drivers.p1 import P1Meter
+
+    if dev.tcp is not None:
+        return P1Meter(dev.name, TcpLink(dev.tcp.host, dev.tcp.port), spec=dev.spec,
+                       silence=dev.silence)
+    assert dev.serial is not None
+    s = dev.serial
+    line = (s.baudrate, s.bytesize, s.parity) if s.baudrate and s.bytesize and s.parity else None
+    return P1Meter(dev.name, SerialLink(s.port), spec=dev.spec, line=line, silence=dev.silence)
+
+
+def _modbus(dev: ModbusDeviceConfig, config: Config, buses: dict[Link, object]) -> Driver:
     from drivers.modbus import ModbusBus, ModbusDevice
     from drivers.profile import load_profile
 
-    buses: dict[Link, ModbusBus] = {}
-    schedules = []
-    for dev in config.devices:
-        if isinstance(dev, ModbusDeviceConfig):
-            profile = load_profile(dev.profile, tuple(Path(p) for p in config.profiles_dirs))
-            link: Link
-            if dev.tcp is not None:
-                link = TcpLink(dev.tcp.host, dev.tcp.port)
-            else:
-                assert dev.serial is not None
-                factory = profile.serial
-                link = SerialLink(
-                    dev.serial.port,
-                    baudrate=dev.serial.baudrate or (factory.baudrate if factory else 9600),
-                    parity=dev.serial.parity or (factory.parity if factory else "N"),
-                    stopbits=dev.serial.stopbits or (factory.stopbits if factory else 1))
-            bus = buses.get(link)
-            if bus is None:
-                bus = buses[link] = ModbusBus(link, timeout=dev.timeout, retries=dev.retries)
-            unit = dev.unit if dev.unit is not None else profile.unit
-            driver = ModbusDevice(dev.name, bus, unit, profile, max_gap=dev.max_gap)
-            schedules.append(Schedule(driver, dev.interval))
-    return schedules
+    profile = load_profile(dev.profile, tuple(Path(p) for p in config.profiles_dirs))
+    link: Link
+    if dev.tcp is not None:
+        link = TcpLink(dev.tcp.host, dev.tcp.port)
+    else:
+        assert dev.serial is not None
+        factory = profile.serial
+        link = SerialLink(
+            dev.serial.port,
+            baudrate=dev.serial.baudrate or (factory.baudrate if factory else 9600),
+            parity=dev.serial.parity or (factory.parity if factory else "N"),
+            stopbits=dev.serial.stopbits or (factory.stopbits if factory else 1))
+    bus = buses.get(link)
+    if not isinstance(bus, ModbusBus):
+        bus = buses[link] = ModbusBus(link, timeout=dev.timeout, retries=dev.retries)
+    unit = dev.unit if dev.unit is not None else profile.unit
+    return ModbusDevice(dev.name, bus, unit, profile, max_gap=dev.max_gap)

@@ -59,6 +59,7 @@ class Ingest:
         heads: dict[str, ChainState] = {}
         try:
             with self.store.transaction():
+                deleted = self.outbox.delete_acknowledged()
                 self.store.add_sample(sample)
                 for route in self.routes:
                     chain = self._chain(route.destination)
@@ -80,6 +81,7 @@ class Ingest:
         if self._failing:
             log.info("store.write_recovered", lost_samples=self.failed)
             self._failing = False
+        self.outbox.forget(deleted)
         self._chains.update(heads)
         self.committed += 1
         for route, message in queued:

@@ -45,6 +45,12 @@ def main(port: str | None, tcp: str | None, spec: str, once: bool, as_json: bool
         if not os.path.exists(port):
             return _fail(f"serial port {port} does not exist (is the P1 cable plugged in?)")
         link = SerialLink(port)
+    import structlog
+
+    if not structlog.is_configured():  # the driver's warnings go to stderr, never into stdout
+        from agent import logs
+
+        logs.configure("warning")
     meter = P1Meter("p1", link, spec=spec, silence=timeout)
     try:
         return asyncio.run(_watch(meter, once, as_json, timeout))

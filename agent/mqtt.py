@@ -305,8 +305,12 @@ class MqttConnection:
         self._call(self._add_writer, client)
 
     def _add_writer(self, client: paho.Client) -> None:
+        """paho has bytes to send: the socket is almost always writable, so try at once."""
         assert self._loop is not None
-        if client is self._client and self._fd >= 0:
+        if client is not self._client or self._fd < 0:
+            return
+        client.loop_write()
+        if client.want_write() and client is self._client and self._fd >= 0:
             self._loop.add_writer(self._fd, client.loop_write)
 
     def _on_unregister_write(self, client: paho.Client, _ud: Any, _sock: Any) -> None:

@@ -8,7 +8,6 @@ a chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.messages import ChainState
@@ -24,7 +23,9 @@ class Pending:
 
 class Outbox:
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.db = store.db
+        self._acked: list[int] = []  # acknowledged, not yet deleted
 
     def chain(self, destination: str, stream: str) -> ChainState:
         row = self.db.execute("SELECT seq, hash FROM chains WHERE destination=? AND stream=?",
@@ -48,14 +49,38 @@ class Outbox:
             (destination, after_id, limit)).fetchall()
         return [Pending(*r) for r in rows]
 
-    def acknowledge(self, ids: Sequence[int]) -> None:
-        """Delete acknowledged messages (autocommit: one transaction for the batch)."""
-        if len(ids) == 1:
-            self.db.execute("DELETE FROM outbox WHERE id=?", (ids[0],))
-        elif ids:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
-            self.db.execute("COMMIT")
+    def acknowledged(self, outbox_id: int) -> None:
+        """The broker has the message: delete it with the next transaction (or :meth:`flush`).
+
+        Deleting rides on the next sample's commit instead of costing a transaction (and an
+        fsync) of its own. Should the agent die first, the message is sent again: a duplicate,
+        which the recipient recognises by its sequence number.
+        """
+        self._acked.append(outbox_id)
+
+    @property
+    def unflushed(self) -> int:
+        return len(self._acked)
+
+    def delete_acknowledged(self) -> int:
+        """Delete the acknowledged messages inside the caller's transaction; returns how many.
+
+        Call :meth:`forget` with that number once the transaction has committed.
+        """
+        n = len(self._acked)
+        if n:
+            self.db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in self._acked[:n]])
+        return n
+
+    def forget(self, n: int) -> None:
+        del self._acked[:n]
+
+    def flush(self) -> None:
+        """Delete the acknowledged messages now, in a transaction of their own."""
+        if self._acked:
+            with self.store.transaction():
+                n = self.delete_acknowledged()
+            self.forget(n)
 
     def backlog(self, destination: str | None = None) -> int:
         if destination is None:

@@ -1,7 +1,7 @@
 """Drains one destination's outbox over MQTT, in order, with bounded memory.
 
 At most ``max_inflight`` messages are handed to the connection at a time; each is deleted from
-the outbox when its PUBACK arrives (``on_publish``, never ``wait_for_publish``). After a
+the outbox once its PUBACK has arrived (``on_publish``, never ``wait_for_publish``). After a
 reconnect everything not yet acknowledged is sent again from the outbox: at-least-once, and the
 recipient drops duplicates by sequence number. When the publisher has caught up, a new message
 goes straight to the broker without another database read.
@@ -38,10 +38,9 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # paho message id -> outbox id
         self._last_loaded = 0  # highest outbox id handed to this connection
         self._caught_up = False  # True when the outbox holds nothing after _last_loaded
-        self._acked: list[int] = []
         self._refused_from: int | None = None  # oldest refused message awaiting a retry
         self._retry_refused = retry_refused
-        self._flush_scheduled = False
+        self._after_scheduled = False
         self._idle = asyncio.Event()
         connection.callbacks.connected = self._on_connected
         connection.callbacks.disconnected = self._on_disconnected
@@ -77,8 +76,8 @@ class Publisher:
         return True
 
     async def close(self) -> None:
-        self._flush_acks()
         await self.connection.close()
+        self.outbox.flush()
 
     def _send(self, message: Pending) -> None:
         mid = self.connection.publish(message.topic, message.token.encode("ascii"))
@@ -100,6 +99,7 @@ class Publisher:
             self._caught_up = False
 
     def _on_connected(self) -> None:
+        self.outbox.flush()  # what was acknowledged must not be sent again
         self._inflight.clear()
         self._last_loaded = 0
         self._caught_up = False
@@ -109,7 +109,6 @@ class Publisher:
         self._fill()
 
     def _on_disconnected(self) -> None:
-        self._flush_acks()
         self._inflight.clear()
         self._caught_up = False
 
@@ -121,9 +120,9 @@ class Publisher:
             self._refused(outbox_id, refusal)
         else:
             self.stats.acked += 1
-            self._acked.append(outbox_id)
-        if not self._flush_scheduled:  # one delete transaction per burst of PUBACKs
-            self._flush_scheduled = True
+            self.outbox.acknowledged(outbox_id)
+        if not self._after_scheduled:  # once per burst of PUBACKs
+            self._after_scheduled = True
             asyncio.get_running_loop().call_soon(self._after_acks)
 
     def _refused(self, outbox_id: int, reason: str) -> None:
@@ -148,14 +147,12 @@ class Publisher:
             self._fill()
 
     def _after_acks(self) -> None:
-        self._flush_acks()
+        self._after_scheduled = False
         if self.connection.connected and not self._caught_up:
             self._fill()
+        # draining a backlog, no samples come to carry the deletions: delete in batches
+        if self.outbox.unflushed >= self.max_inflight or (self._caught_up and not self._inflight
+                                                          and self.outbox.unflushed >= 100):
+            self.outbox.flush()
         if not self._inflight:
             self._idle.set()
-
-    def _flush_acks(self) -> None:
-        self._flush_scheduled = False
-        if self._acked:
-            ids, self._acked = self._acked, []
-            self.outbox.acknowledge(ids)

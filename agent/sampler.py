@@ -8,7 +8,6 @@ skips the ticks it missed rather than bursting to catch up. Between polls nothin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,7 +43,8 @@ class Sampler:
         self.clock = clock
         self.deliver = deliver
         self.polls = 0
-        self._stopping = asyncio.Event()
+        self._stopping = False
+        self._waiting: set[asyncio.Task[object]] = set()  # device loops asleep between polls
         self._clock_state: ClockState | None = None
         self._crashed: set[str] = set()
 
@@ -55,19 +55,30 @@ class Sampler:
                 tasks.create_task(self._poll_forever(schedule), name=schedule.driver.name)
 
     def stop(self) -> None:
-        self._stopping.set()
+        """End every device's loop: at once if it is waiting, after its poll if it is polling."""
+        self._stopping = True
+        for task in self._waiting:
+            task.cancel()
 
     async def _poll_forever(self, schedule: Schedule) -> None:
         driver = schedule.driver
+        me = asyncio.current_task()
+        assert me is not None
         await driver.open()
         try:
-            while not self._stopping.is_set():
-                now = self.clock.now()
-                delay = schedule.interval - (now % schedule.interval)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                    break  # stopping
-                await self.poll_once(driver)
+            while not self._stopping:
+                delay = schedule.interval - (self.clock.now() % schedule.interval)
+                self._waiting.add(me)
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    if self._stopping:
+                        break
+                    raise
+                finally:
+                    self._waiting.discard(me)
+                if not self._stopping:
+                    await self.poll_once(driver)
         finally:
             await driver.close()
 

@@ -68,6 +68,7 @@ class Decoder:
     factor: float  # scale x unit conversion
     offset: float  # offset x unit conversion
     decimals: int | None
+    plain16: bool  # one big-endian 16-bit register: decoded without struct
 
     @classmethod
     def compile(cls, reg: Register) -> Decoder:
@@ -77,8 +78,9 @@ class Decoder:
             ">" + _FORMATS[reg.type])
         step = abs(reg.scale * conv) * (min(p.weight for p in reg.parts) if reg.parts else 1.0)
         decimals = None if reg.type in _FLOATS else _decimals(step)
+        plain16 = reg.type in (DataType.U16, DataType.S16) and _bo(reg) is ByteOrder.BIG
         return cls(reg, reg.quantity, tuple(reg.spans), fmt, reg.scale * conv,
-                   reg.offset * conv, decimals)
+                   reg.offset * conv, decimals, plain16)
 
     def raw(self, words: Sequence[int]) -> int | float:
         """The raw number in ``words`` (this register's own words, in wire order)."""
@@ -96,12 +98,18 @@ class Decoder:
             return total
         if reg.type is DataType.BOOL:
             return int(bool(words[0]))
+        if self.plain16:  # the common case, without building bytes
+            word = words[0]
+            if word in reg.invalid:
+                raise InvalidValue(f"raw value 0x{word:X} means 'not available'")
+            return word - 0x10000 if reg.type is DataType.S16 and word & 0x8000 else word
         assert self.fmt is not None
+        raw = _words_to_bytes(words, reg.word_order, _bo(reg))
         if reg.invalid:
-            unsigned = int.from_bytes(_words_to_bytes(words, reg.word_order, _bo(reg)), "big")
+            unsigned = int.from_bytes(raw, "big")
             if unsigned in reg.invalid:
                 raise InvalidValue(f"raw value 0x{unsigned:X} means 'not available'")
-        value: int | float = self.fmt.unpack(_words_to_bytes(words, reg.word_order, _bo(reg)))[0]
+        value: int | float = self.fmt.unpack(raw)[0]
         return value
 
     def decode(self, words: Sequence[int]) -> Value:

@@ -68,7 +68,7 @@ class ModbusBus:
 
     def __post_init__(self) -> None:
         self._retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1),
+            stop=stop_after_attempt(max(self.retries, 1)),
             wait=wait_exponential(multiplier=0.1, max=1.0),
             retry=retry_if_exception_type(_NoAnswer), reraise=True)
 
@@ -108,6 +108,12 @@ class ModbusBus:
         """Words (or 0/1 bits) of one read; :class:`TransactionError` on any failure."""
         async with self._lock:
             try:
+                return await self._transact(table, address, count, unit)
+            except _NoAnswer as exc:
+                if self.retries == 0:
+                    raise TransactionError(Quality.UNAVAILABLE, str(exc)) from None
+            # the device did not answer: retry with back-off (the common path stays cheap)
+            try:
                 async for attempt in self._retrying:
                     with attempt:
                         return await self._transact(table, address, count, unit)
@@ -117,19 +123,22 @@ class ModbusBus:
 
     async def _transact(self, table: Table, address: int, count: int, unit: int) -> list[int]:
         client = await self._connected()
-        where = f"{self.link} unit {unit} {table}:{address}+{count}"
-        call = {1: client.read_coils, 2: client.read_discrete_inputs,
-                3: client.read_holding_registers, 4: client.read_input_registers}
+        fc = table.function_code
+        call = (client.read_coils if fc == 1 else client.read_discrete_inputs if fc == 2
+                else client.read_holding_registers if fc == 3 else client.read_input_registers)
         self.transactions += 1
         try:
-            rr = await call[table.function_code](address, count=count, device_id=unit)
+            rr = await call(address, count=count, device_id=unit)
         except ConnectionException as exc:
+            where = f"{self.link} unit {unit} {table}:{address}+{count}"
             client.close()
             raise TransactionError(Quality.UNAVAILABLE,
                                    f"{where}: connection lost: {exc}") from None
         except ModbusException as exc:
+            where = f"{self.link} unit {unit} {table}:{address}+{count}"
             raise _NoAnswer(f"{where}: no answer within {self.timeout:g} s") from exc
         if isinstance(rr, ExceptionResponse) or rr.isError():
+            where = f"{self.link} unit {unit} {table}:{address}+{count}"
             code = getattr(rr, "exception_code", 0)
             name = EXCEPTION_NAMES.get(code, "unknown")
             raise TransactionError(Quality.DEVICE_ERROR, f"{where}: exception {code} {name}", code)
@@ -209,9 +218,12 @@ class ModbusDevice:
         return True
 
     def _decode(self, dec: Decoder, rd: Read, words: Sequence[int]) -> Reading:
-        own: list[int] = []
-        for address, count in dec.spans:
-            own += words[address - rd.address : address - rd.address + count]
+        if len(dec.spans) == 1:
+            at = dec.spans[0][0] - rd.address
+            own: Sequence[int] = words[at : at + dec.spans[0][1]]
+        else:
+            own = [w for address, count in dec.spans
+                   for w in words[address - rd.address : address - rd.address + count]]
         try:
             value = dec.decode(own)
         except InvalidValue as exc:

@@ -130,6 +130,16 @@ class Frame:
         return DATA_IDS.get(self.data_id)
 
     @property
+    def carries_value(self) -> bool:
+        """Whether the data field means anything: a READ-DATA asks with an empty one (except
+        the status exchange's master flags), DATA-INVALID and UNKNOWN-DATAID just echo it."""
+        kind = self.msg_type
+        if kind is MsgType.READ_DATA:
+            spec = self.spec
+            return spec is not None and spec.access == "S"
+        return kind in (MsgType.WRITE_DATA, MsgType.READ_ACK, MsgType.WRITE_ACK)
+
+    @property
     def text(self) -> str:
         return f"{self.source}{self.raw:08X}"
 
@@ -198,6 +208,25 @@ class DataId:
         names = self.hb if byte == "hb" else self.lb
         bits = u16 >> 8 if byte == "hb" else u16 & 0xFF
         return {name: bool(bits >> i & 1) for i, name in enumerate(names) if name}
+
+    def as_json(self, u16: int) -> float | int | dict[str, object]:
+        """The value for machine-readable output: a number, or ``{"hb": …, "lb": …}`` whose
+        flag bytes are ``{bit name: bool}`` (all eight bits as ``bit<n>`` when none is named)."""
+        if self.type in ("f88", "u16", "s16"):
+            value = self.value(u16)
+            assert not isinstance(value, tuple)
+            return value
+        hb_code, lb_code = self.type.split("/")
+        parts: tuple[tuple[Literal["hb", "lb"], str, int], ...] = (
+            ("hb", hb_code, u16 >> 8), ("lb", lb_code, u16 & 0xFF))
+        out: dict[str, object] = {}
+        for byte, code, raw in parts:
+            if code == "flag8":
+                named = self.flags(u16, byte)
+                out[byte] = named or {f"bit{i}": bool(raw >> i & 1) for i in range(8)}
+            else:
+                out[byte] = _s8(raw) if code == "s8" else raw
+        return out
 
     def show(self, u16: int) -> str:
         """The value as a technician reads it: ``48.50``, ``ch_enable dhw_enable / -``."""
@@ -435,6 +464,7 @@ class OpenThermMonitor:
     values: dict[str, Value] = field(default_factory=dict)
     updated: dict[str, float] = field(default_factory=dict)
     counts: Counts = field(default_factory=Counts)
+    unsupported: set[int] = field(default_factory=set)  # data-ids answered UNKNOWN-DATAID
     dropped_events: int = 0
     _events: deque[Event] = field(init=False)
 
@@ -473,6 +503,7 @@ class OpenThermMonitor:
             return
         if kind is MsgType.UNKNOWN_DATAID:
             c.unknown_ids += 1
+            self.unsupported.add(frame.data_id)
             return
         spec = frame.spec
         if spec is None:

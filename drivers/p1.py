@@ -56,10 +56,10 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import structlog
 from dsmr_parser import telegram_specifications as ts
@@ -74,7 +74,8 @@ from drivers.vocabulary import VOCABULARY
 
 log = structlog.get_logger("hpagent.p1")
 
-Line = tuple[int, int, str]  # (baudrate, bytesize, parity); always one stop bit on P1
+Parity = Literal["N", "E", "O"]
+Line = tuple[int, int, Parity]  # (baudrate, bytesize, parity); always one stop bit on P1
 
 # dsmr-parser's telegram specifications by the names that config and CLI use (the same names as
 # dsmr-parser's own ``create_dsmr_reader`` versions). "2.2" also reads DSMR 3 (dsmr-parser: V3 =
@@ -425,6 +426,7 @@ class Counters:
     garbage_bytes: int = 0  # bytes outside telegrams (not counting the start-up partial one)
     silences: int = 0  # times the link stayed silent for ``silence`` seconds
     reopens: int = 0  # times the port was opened again after it vanished or closed
+    open_failures: int = 0  # attempts to open the port (connect) that failed
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -433,11 +435,14 @@ class Counters:
 class P1Decoder:
     """Bytes in, telegrams (or the reason each failed) out; counts as it goes. Pure.
 
-    ``spec="auto"`` detects the variant of each telegram with :func:`detect_spec`. The same
-    object times the whole pure path for the benchmark::
+    ``spec="auto"`` detects the variant of each telegram with :func:`detect_spec`. This is the
+    whole pure path, telegram bytes to readings, as the benchmark times it::
 
-        dec = P1Decoder("auto")
-        for chunk in chunks: readings = [t.readings() for t in dec.feed(chunk) if ...]
+        decoder = P1Decoder("auto")
+        for chunk in chunks:
+            for result in decoder.feed(chunk):
+                if isinstance(result, P1Telegram):
+                    readings = result.readings()
     """
 
     def __init__(self, spec: str = "auto", counters: Counters | None = None) -> None:
@@ -506,6 +511,7 @@ logging.getLogger("dsmr_parser.parsers").addFilter(_OncePerMessage())
 # --------------------------------------------------------------------------------------------
 
 _REOPEN_MIN: Final = 0.25  # s, first back-off step after the port vanished
+_OPEN_LINE: Final[Line] = (115200, 8, "N")
 _DATA_FAULTS: Final = ("crc_errors", "parse_errors", "garbage")
 
 
@@ -547,6 +553,8 @@ class P1Meter:
         self._announced: tuple[str, Line | None] | None = None
         self._notes_logged: set[str] = set()
         self._garbage_seen = 0
+        self._refused: set[Line] = set()  # line settings the serial port refused
+        self._accepted: set[Line] = {_OPEN_LINE}
         self._tick = asyncio.Event()
         # A serial link's own line settings are not the ones in use: name the port alone.
         self.where = f"serial {link.port}" if isinstance(link, SerialLink) else str(link)
@@ -571,7 +579,7 @@ class P1Meter:
     async def read(self) -> list[Reading]:
         now = asyncio.get_running_loop().time()
         if self.latest is not None and self._latest_at is not None \
-                and now - self._latest_at <= self.silence:
+                and now - self._latest_at < self.silence:
             return self.latest.readings()
         quantities = tuple(self.latest.values) if self.latest is not None else CORE_QUANTITIES
         detail = self._silence_detail(now)
@@ -613,18 +621,19 @@ class P1Meter:
 
     async def _run(self) -> None:
         delay = _REOPEN_MIN
-        opened_before = False
+        first = True
         while True:
             try:
                 stream = await self._open_stream()
             except OSError as exc:
+                self.counters.open_failures += 1
                 self._port_fault(str(exc))
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, self.reopen_max)
                 continue
-            if opened_before:
+            if not first:
                 self.counters.reopens += 1
-            opened_before = True
+            first = False
             good_before = self.counters.telegrams
             self.decoder.reset()
             try:
@@ -634,6 +643,9 @@ class P1Meter:
             except Exception:  # a bug must not end the reading for good: log it, reopen
                 self._log.exception("p1.reader_failed")
                 self._port_fault("reader failed (see p1.reader_failed)")
+            else:  # a line setting was refused: open afresh at once (not counted as a reopen)
+                first = True
+                continue
             finally:
                 await stream.close()
             if self.counters.telegrams > good_before:
@@ -644,31 +656,46 @@ class P1Meter:
     async def _open_stream(self) -> SerialStream | TcpStream:
         if isinstance(self.link, TcpLink):
             return await open_stream(self.link)
-        first = self._pinned or (115200, 8, "N")  # every port takes 8N1; detection follows
-        return SerialStream.open(replace(self.link, baudrate=first[0], bytesize=first[1],
-                                         parity=first[2], stopbits=1))  # type: ignore[arg-type]
+        # Every serial port takes 8N1; detection then changes the line with set_line.
+        return SerialStream.open(self._serial(self._pinned or _OPEN_LINE))
+
+    def _serial(self, line: Line) -> SerialLink:
+        assert isinstance(self.link, SerialLink)
+        return SerialLink(self.link.port, baudrate=line[0], parity=line[2], stopbits=1,
+                          bytesize=line[1])
 
     async def _receive(self, stream: SerialStream | TcpStream) -> None:
+        """Read the opened stream until it closes (StreamClosed); detect the line settings on
+        an unpinned serial port. Returns only when the port refused a line setting: pyserial
+        then keeps the refused value and fails every later change, so the port is reopened."""
         if not isinstance(stream, SerialStream) or self._pinned is not None:
+            self.line = self._pinned
             await self._pump(stream, None)
             return
         order = [self.line] if self.line is not None else []
         order += [ln for ln in self._lines if ln != self.line]
-        usable: list[Line] = []
-        for line in order:
+        current = _OPEN_LINE
+        for line in order:  # which settings does this port take at all? (once per setting)
+            if line == current or line in self._refused or line in self._accepted:
+                continue
             try:
                 stream.set_line(*line)
-            except OSError as exc:
+            except OSError as exc:  # a pty refuses parity
+                self._refused.add(line)
                 self._log.debug("p1.line_refused", line=format_line(line), reason=str(exc))
-                continue
-            usable.append(line)
-        if not usable:
+                return
+            self._accepted.add(line)
+            current = line
+        lines = [ln for ln in order if ln not in self._refused]
+        if not lines:
             raise OSError(f"{stream.link.port} refuses every P1 line setting "
                           f"({', '.join(format_line(ln) for ln in order)})")
-        window = self.detect_window if len(usable) > 1 else None
+        window = self.detect_window if len(lines) > 1 else None
         while True:  # _pump returns only when a window passed without a valid telegram
-            for line in usable:
-                stream.set_line(*line)
+            for line in lines:
+                if line != current:
+                    stream.set_line(*line)  # accepted before; an OSError now is a port fault
+                    current = line
                 self.line = line
                 self.decoder.reset()
                 await self._pump(stream, window)
@@ -745,12 +772,13 @@ class P1Meter:
         self._silent = True
         self.counters.silences += 1
         self._fault("silent", seconds=self.silence, detail=self._silence_detail(now))
+        self._notify()
 
     def _silence_detail(self, now: float) -> str:
         if self._latest_at is None:
             what = "no valid telegram yet"
         else:
-            what = f"no valid telegram for {now - self._latest_at:.0f} s"
+            what = f"no valid telegram for {now - self._latest_at:.1f} s"
         c = self.counters
         seen = [f"{n} {label}" for n, label in ((c.crc_errors, "CRC errors"),
                 (c.parse_errors, "unparseable"), (c.garbage_bytes, "garbage bytes")) if n]

@@ -53,13 +53,18 @@ class SerialStream:
         return cls(link, port)
 
     def set_line(self, baudrate: int, bytesize: int, parity: str, stopbits: int = 1) -> None:
-        """Change the line settings of the open port (used to detect a meter's settings)."""
+        """Change the line settings of the open port (used to detect a meter's settings).
+
+        If the port refuses them, its previous settings are restored, so that a later change
+        starts from a consistent state (pyserial would otherwise keep the refused value).
+        """
+        before = self._port.get_settings()
         try:
-            self._port.baudrate = baudrate
-            self._port.bytesize = bytesize
-            self._port.parity = parity
-            self._port.stopbits = stopbits
+            self._port.apply_settings({"baudrate": baudrate, "bytesize": bytesize,
+                                       "parity": parity, "stopbits": stopbits})
         except (serial.SerialException, ValueError, OSError, termios.error) as exc:
+            with contextlib.suppress(serial.SerialException, ValueError, OSError, termios.error):
+                self._port.apply_settings(before)
             raise OSError(f"{self.link.port} refuses {baudrate} {bytesize}{parity}{stopbits}: "
                           f"{exc}") from None
         self.link = SerialLink(self.link.port, baudrate, parity,  # type: ignore[arg-type]

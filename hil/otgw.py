@@ -122,7 +122,8 @@ class OtgwEmulator:
             answer = Frame.build("B", MsgType.READ_ACK, data_id, self._encode(data_id))
             return self._faulty([request.text], answer)
         if not self.alternatives:
-            return self._faulty([request.text], Frame.build("B", MsgType.UNKNOWN_DATAID, data_id, 0))
+            unknown = Frame.build("B", MsgType.UNKNOWN_DATAID, data_id, 0)
+            return self._faulty([request.text], unknown)
         # The gateway asks the boiler an alternative instead, and answers the thermostat itself.
         alt = self.alternatives[self._alt_next % len(self.alternatives)]
         self._alt_next += 1
@@ -136,7 +137,7 @@ class OtgwEmulator:
         if rng.random() < f.bus_error:
             prefix.append(f"Error 0{rng.randint(1, 4)}")
         if rng.random() < f.garbage:
-            prefix.append("".join(rng.choice("0123456789ABCDEFGHXYZ:= ") for _ in range(12)))
+            prefix.append("".join(rng.choice("0123456789ABCDEFGHXYZ= ") for _ in range(12)))
         text = answer.text
         if rng.random() < f.parity:
             text = Frame(answer.source, answer.raw ^ 1 << rng.randrange(31)).text
@@ -154,6 +155,11 @@ class OtgwEmulator:
         return [line for _ in range(2 * len(self.poll)) for line in self.next_exchange()]
 
     # -- the wire -------------------------------------------------------------------------------
+
+    @property
+    def clients(self) -> int:
+        """Connected TCP clients."""
+        return len(self._clients)
 
     def write_lines(self, lines: list[str]) -> None:
         """Report ``lines`` (nothing while summary mode, PS=1, is on)."""

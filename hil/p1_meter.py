@@ -8,7 +8,9 @@ interval per telegram, so a run is deterministic whatever the host's load.
 Electricity is a seeded household load profile (:class:`HouseholdLoad`), plus a pluggable heat
 pump (``heat_pump``: a callable giving watts, e.g. ``lambda: model.electric_power``), minus
 optional PV (``pv``: watts as a function of time). Gas is a pluggable use (``gas_use``: m³/h,
-e.g. from a boiler model; by default a small deterministic cooking and hot-water pattern). The
+e.g. ``lambda: boiler.gas_rate_m3_per_h``; by default a small deterministic cooking and
+hot-water pattern), or, for an exact ground truth, a pluggable index (``gas_index``: m³ burnt so
+far, e.g. ``lambda: boiler.gas_m3``, added to the meter's initial index). The
 gas meter is read on the M-Bus like a real one: its index is *captured* every 5 minutes (DSMR 5,
 Fluvius) or on the hour (DSMR 4, 2.2) and shown with that capture time, in local time with the
 S/W (summer/winter) suffix (DSMR 2.2: without suffix, as real 2.2 meters send it).
@@ -128,7 +130,8 @@ class SimulatedP1Meter:
                  household: Callable[[datetime], float] | None = None,
                  heat_pump: Callable[[], float] | None = None,
                  pv: Callable[[datetime], float] | None = None,
-                 gas_use: Callable[[], float] | None = None, gas: bool = True,
+                 gas_use: Callable[[], float] | None = None,
+                 gas_index: Callable[[], float] | None = None, gas: bool = True,
                  water_use: Callable[[], float] | None = None,
                  import_kwh: tuple[float, float] = (1234.567, 2345.678),
                  export_kwh: tuple[float, float] = (123.456, 234.567),
@@ -139,6 +142,8 @@ class SimulatedP1Meter:
             raise ValueError(f"phases must be 1 or 3, not {phases}")
         if speed <= 0:
             raise ValueError(f"speed must be positive, not {speed}")
+        if gas_use is not None and gas_index is not None:
+            raise ValueError("give gas_use (m³/h) or gas_index (m³), not both")
         self.version = version
         self.port = port
         self.tcp_port, self.host = tcp_port, host
@@ -148,12 +153,12 @@ class SimulatedP1Meter:
         self.phases = phases
         self.household = household or HouseholdLoad(seed)
         self.heat_pump, self.pv = heat_pump, pv
-        self.gas_use, self.water_use = gas_use, water_use
+        self.gas_use, self.gas_index, self.water_use = gas_use, gas_index, water_use
         self.has_gas = gas
         self.sent: deque[SentTelegram] = deque(maxlen=keep)
         self._import_wh = [x * 1000 for x in import_kwh]
         self._export_wh = [x * 1000 for x in export_kwh]
-        self._gas_l = gas_m3 * 1000
+        self._gas_l = self._gas_start_l = gas_m3 * 1000
         self._water_l = water_m3 * 1000
         self._phase_w: tuple[float, ...] = ()
         self._gas_rate = self._water_rate = 0.0
@@ -283,7 +288,11 @@ class SimulatedP1Meter:
                                   for i, s in enumerate(_PHASE_SHARE))
         else:
             self._phase_w = (house + hp - pv,)
-        self._gas_rate = self.gas_use() if self.gas_use is not None else default_gas_use(self.now)
+        if self.gas_index is not None:
+            self._gas_l, self._gas_rate = self._gas_start_l + self.gas_index() * 1000, 0.0
+        else:
+            self._gas_rate = (self.gas_use() if self.gas_use is not None
+                              else default_gas_use(self.now))
         self._water_rate = self.water_use() if self.water_use is not None else 0.0
         period = GAS_CAPTURE_S[self.version]
         boundary = datetime.fromtimestamp(self.now.timestamp() // period * period, UTC)

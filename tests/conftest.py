@@ -14,7 +14,8 @@ from tests.support import LogEvents
 
 @pytest.fixture
 def logs() -> Iterator[LogEvents]:
-    """Structured log events emitted during the test, as dicts."""
+    """Structured log events emitted during the test, as dicts (every level)."""
+    structlog.reset_defaults()  # an earlier configure() may have filtered levels or cached loggers
     with structlog.testing.capture_logs() as captured:
         yield captured
 

@@ -102,7 +102,7 @@ INT_TYPES = {DataType.U16: (0, 2**16 - 1), DataType.S16: (-(2**15), 2**15 - 1),
 def test_integers_round_trip(dtype: DataType, word_order: WordOrder, byte_order: ByteOrder,
                              data: st.DataObject) -> None:
     lo, hi = INT_TYPES[dtype]
-    raw = data.draw(st.integers(lo, min(hi, 2**53)))
+    raw = data.draw(st.integers(max(lo, -(2**53)), min(hi, 2**53)))  # exact in a float
     dec = Decoder.compile(reg(quantity="hp.heat_energy", type=dtype, word_order=word_order,
                               byte_order=byte_order))
     words = dec.encode(float(raw))

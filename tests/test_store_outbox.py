@@ -87,7 +87,9 @@ def test_outbox_ids_are_never_reused(tmp_path: Path) -> None:
     store, ingest = open_ingest(tmp_path / "db", offered)
     ingest.commit(sample(1.0))
     outbox = Outbox(store)
-    outbox.acknowledge([p.id for p in offered])
+    for p in offered:
+        outbox.acknowledged(p.id)
+    outbox.flush()
     assert outbox.backlog() == 0
     ingest.commit(sample(2.0))
     assert min(p.id for p in offered[2:]) > max(p.id for p in offered[:2])

@@ -1,0 +1,271 @@
+"""hpagent benchmarks: the figures a gateway that runs for years must meet, printed as a table.
+
+Each row runs the real thing in separate processes (the agent as ``hpagent run``, the simulated
+heat pump as ``hpagent hil heatpump``, a local mosquitto) and measures the agent process only,
+from /proc (schedstat gives CPU time in nanoseconds per thread; status gives RSS).
+
+    python scripts/bench.py            # everything
+    python scripts/bench.py --quick    # shorter runs, same rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.keys import init_key
+from drivers.planner import minimum_reads, plan
+from drivers.profile import available_profiles, load_profile
+from hil.broker import Mosquitto, free_port, wait_for_port
+
+HPAGENT = [sys.executable, "-m", "agent"]
+
+
+@dataclass
+class Row:
+    what: str
+    measured: str
+    target: str
+    ok: bool | None  # None: informative, no target
+
+    @property
+    def verdict(self) -> str:
+        return {True: "ok", False: "MISSED", None: ""}[self.ok]
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of ``pid`` so far, in nanoseconds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that just ended
+    return total
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def sample_count(db: Path) -> int:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM samples").fetchone()[0])
+    finally:
+        con.close()
+
+
+def backlog(db: Path) -> int:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    finally:
+        con.close()
+
+
+@contextmanager
+def process(args: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def rig(workdir: Path, interval: float) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    """Broker, simulated heat pump and agent; yields the agent process, its database, hp port."""
+    broker = Mosquitto(workdir / "mosquitto")
+    broker.start_sync()
+    hp_port = free_port()
+    state = workdir / "state"
+    init_key(state / "gateway.key")
+    config = workdir / "hpagent.yaml"
+    config.write_text(f"""\
+device_id: bench
+state_dir: {state}
+log: {{level: warning, format: json}}
+devices:
+  - kind: modbus
+    name: heatpump
+    profile: hpagent_bench_heatpump
+    tcp: {{host: 127.0.0.1, port: {hp_port}}}
+    interval: {interval}
+    timeout: 1
+destinations:
+  - name: local
+    host: 127.0.0.1
+    port: {broker.port}
+""")
+    try:
+        with process([*HPAGENT, "hil", "heatpump", "--port", str(hp_port), "--speed", "60"]):
+            wait_for_port(hp_port)
+            with process([*HPAGENT, "run", "--config", str(config)]) as agent:
+                db = state / "hpagent.db"
+                deadline = time.monotonic() + interval + 30  # polls align to the interval
+                while not db.exists() or sample_count(db) < 1:
+                    if time.monotonic() > deadline or agent.poll() is not None:
+                        agent.kill()
+                        err = agent.stderr.read().decode() if agent.stderr else ""
+                        raise RuntimeError(f"the agent took no sample: {err}")
+                    time.sleep(0.05)
+                yield agent, db, hp_port
+    finally:
+        broker.stop_sync()
+
+
+def bench_per_sample(workdir: Path, seconds: float) -> list[Row]:
+    """CPU per sample end to end (poll, store, sign, outbox, PUBACK), and memory, at 20 polls/s."""
+    with rig(workdir, interval=0.05) as (agent, db, _):
+        time.sleep(2.0)  # warm up: imports done, caches filled, connections up
+        n0, c0, r0 = sample_count(db), cpu_ns(agent.pid), rss_kib(agent.pid)
+        rss_trace = [r0]
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(min(1.0, end - time.monotonic()))
+            rss_trace.append(rss_kib(agent.pid))
+        n1, c1 = sample_count(db), cpu_ns(agent.pid)
+        peak = rss_kib(agent.pid, "VmHWM")
+        left = backlog(db)
+    samples = n1 - n0
+    per_sample_ms = (c1 - c0) / samples / 1e6
+    steady = rss_trace[-1] / 1024
+    growth = (rss_trace[-1] - rss_trace[len(rss_trace) // 2]) / 1024
+    return [
+        Row(f"CPU per sample, end to end ({samples} samples, outbox left {left})",
+            f"{per_sample_ms:.3f} ms", "<= 0.5 ms", per_sample_ms <= 0.5),
+        Row("Steady RSS of the agent", f"{steady:.1f} MB (peak {peak / 1024:.1f} MB)",
+            "<= 50 MB", steady <= 50),
+        Row(f"RSS growth over the second half ({seconds / 2:.0f} s)", f"{growth:+.2f} MB",
+            "flat", abs(growth) < 0.5),
+    ]
+
+
+def bench_idle(workdir: Path, seconds: float) -> list[Row]:
+    """CPU between polls: a 60 s poll interval, measured after one poll, before the next."""
+    with rig(workdir, interval=60.0) as (agent, db, _):
+        polled = sample_count(db)
+        time.sleep(2.0)  # let the poll's publish and PUBACK settle
+        c0, t0 = cpu_ns(agent.pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = cpu_ns(agent.pid), time.monotonic()
+        extra = sample_count(db) - polled
+    share = (c1 - c0) / ((t1 - t0) * 1e9) * 100
+    note = f" ({extra} polls fell in the window)" if extra else ""
+    return [Row(f"Idle CPU between polls ({seconds:.0f} s window){note}",
+                f"{share:.4f} % of a core", "<= 0.03 %", share <= 0.03)]
+
+
+def bench_transactions(workdir: Path) -> list[Row]:
+    """Modbus transactions on the wire per poll, against the planner's minimum."""
+    profile = load_profile("hpagent_bench_heatpump")
+    minimum = minimum_reads(profile.registers, profile.limits)
+    rows: list[Row] = []
+
+    async def count() -> tuple[int, int]:
+        from drivers.links import TcpLink
+        from drivers.modbus import ModbusBus, ModbusDevice
+        from hil.heatpump_server import SimulatedHeatPump
+
+        port = free_port()
+        hp = SimulatedHeatPump(port=port)
+        await hp.start()
+        device = ModbusDevice("hp", ModbusBus(TcpLink("127.0.0.1", port)), 1, profile)
+        for _ in range(10):
+            await device.read()
+        await device.close()
+        await hp.stop()
+        return hp.reads, 10
+
+    wire, polls = asyncio.run(count())
+    rows.append(Row("Modbus transactions per poll, bench heat pump (on the wire)",
+                    f"{wire / polls:.1f} (minimum {minimum})", "= planner minimum",
+                    wire == polls * minimum))
+    worst = []
+    for name, path in sorted(available_profiles().items()):
+        p = load_profile(str(path))
+        planned, least = len(plan(p.registers, p.limits)), minimum_reads(p.registers, p.limits)
+        if planned != least:
+            worst.append(name)
+    rows.append(Row(f"Planned reads = minimum, all {len(available_profiles())} profiles",
+                    "all equal" if not worst else f"differ: {', '.join(worst)}",
+                    "= planner minimum", not worst))
+    return rows
+
+
+def bench_help(runs: int = 15) -> list[Row]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).parent / "hpagent"), "--help"],
+                       stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t)
+    ms = statistics.median(times) * 1000
+    return [Row(f"hpagent --help start-up (median of {runs})", f"{ms:.0f} ms", "<= 150 ms",
+                ms <= 150)]
+
+
+def render(rows: list[Row]) -> str:
+    width = max(len(r.what) for r in rows)
+    mwidth = max(len(r.measured) for r in rows)
+    lines = [f"{'benchmark':<{width}}  {'measured':<{mwidth}}  {'target':<18}  verdict",
+             "-" * (width + mwidth + 32)]
+    lines += [f"{r.what:<{width}}  {r.measured:<{mwidth}}  {r.target:<18}  {r.verdict}"
+              for r in rows]
+    return "\n".join(lines)
+
+
+BENCHES: dict[str, Callable[[Path, bool], list[Row]]] = {
+    "transactions": lambda d, q: bench_transactions(d),
+    "per-sample": lambda d, q: bench_per_sample(d, 10 if q else 40),
+    "idle": lambda d, q: bench_idle(d, 20 if q else 50),
+    "help": lambda d, q: bench_help(),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter measurement windows")
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append",
+                        help="run only these benchmarks")
+    parser.add_argument("--json", action="store_true", help="rows as JSON")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    for name, bench in BENCHES.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"hpagent-bench-{name}-") as d:
+            rows += bench(Path(d), args.quick)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        print(render(rows))
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
