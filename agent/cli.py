@@ -27,7 +27,9 @@ key_app = typer.Typer(no_args_is_help=True, help="The gateway's signing key.")
 hil_app = typer.Typer(no_args_is_help=True, help="Simulated devices of the test bench.")
 app.add_typer(config_app, name="config")
 app.add_typer(key_app, name="key")
+modbus_app = typer.Typer(no_args_is_help=True, help="Modbus devices, for diagnosis on site.")
 app.add_typer(hil_app, name="hil")
+app.add_typer(modbus_app, name="modbus")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file.")]
 StateDirOpt = Annotated[Path | None, typer.Option(
@@ -184,6 +186,24 @@ def p1_cmd(
     from agent.inspect_p1 import main as p1_main
 
     raise typer.Exit(p1_main(port, tcp, spec, once, as_json, timeout))
+
+
+@modbus_app.command("read")
+def modbus_read(
+    profile: Annotated[str, typer.Option(help="Profile name (config/profiles) or file.")],
+    port: Annotated[str | None, typer.Option(help="Serial port (Modbus RTU).")] = None,
+    tcp: Annotated[str | None, typer.Option(help="HOST[:PORT] (Modbus TCP, port 502).")] = None,
+    unit: Annotated[int | None, typer.Option(help="Unit id (default: the profile's).")] = None,
+    baudrate: Annotated[int | None, typer.Option(help="RTU baud rate (default: profile's).")
+                        ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Show the register words too.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read every quantity of a profile from a device once, decoded (exit 1 if any fails)."""
+    from agent.inspect_modbus import read
+
+    raise typer.Exit(read(profile, port, tcp, unit, baudrate, as_json, raw, timeout))
 
 
 @hil_app.command("heatpump")

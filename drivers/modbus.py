@@ -163,6 +163,7 @@ class ModbusDevice:
         self.profile = profile
         self.decoders = [Decoder.compile(r) for r in profile.registers]
         self.reads: list[Read] = plan(profile.registers, profile.limits, max_gap)
+        self.last_words: dict[Read, list[int]] = {}  # what each read returned last, for diagnosis
         self._down_since: float | None = None
         self._failing: dict[str, str] = {}  # quantity -> detail, for transition logging
         self._log = log.bind(source=name, link=str(bus.link), unit=unit)
@@ -199,6 +200,7 @@ class ModbusDevice:
                 readings += [self._failed(self.decoders[i], exc) for i in rd.members]
                 continue
             answered = True
+            self.last_words[rd] = words
             readings += [self._decode(self.decoders[i], rd, words) for i in rd.members]
         self._note_device(answered, failure)
         return readings
@@ -216,6 +218,15 @@ class ModbusDevice:
         self._log.warning("modbus.gap_refused", read=f"{rd.table}:{rd.address}+{rd.count}",
                           now_reads=len(self.reads))
         return True
+
+    def raw_words(self, index: int) -> list[int] | None:
+        """The words register ``index`` had in the last successful read, in wire order."""
+        dec = self.decoders[index]
+        for rd, words in self.last_words.items():
+            if index in rd.members:
+                return [w for address, count in dec.spans
+                        for w in words[address - rd.address : address - rd.address + count]]
+        return None
 
     def _decode(self, dec: Decoder, rd: Read, words: Sequence[int]) -> Reading:
         if len(dec.spans) == 1:
