@@ -1,0 +1,52 @@
+"""The distribution: a wheel that carries the profiles, the console script, and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support import REPO
+
+
+def test_wheel_carries_the_profiles_and_they_load_from_it(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(REPO)],
+                   check=True, capture_output=True)
+    wheel = next(tmp_path.glob("hpagent-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    profiles = sorted(n for n in names if n.startswith("drivers/profiles/"))
+    shipped = sorted(p.name for p in (REPO / "config" / "profiles").glob("*.yaml"))
+    assert [Path(n).name for n in profiles] == shipped
+    assert "agent/py.typed" in names
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), str(wheel)], check=True, capture_output=True)
+    probe = ("import drivers.profile as p; print(p.bundled_profiles_dir()); "
+             "print(len(p.available_profiles())); p.load_profile('eastron_sdm120')")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(target)}).stdout.split()
+    assert out[0] == str(target / "drivers" / "profiles")
+    assert int(out[1]) == len(shipped)
+
+
+def test_help_lists_the_commands() -> None:
+    out = subprocess.run([str(Path(sys.executable).parent / "hpagent"), "--help"],
+                         check=True, capture_output=True, text=True).stdout
+    for command in ("run", "verify", "demo", "config", "key", "hil", "p1", "modbus"):
+        assert f"  {command} " in out or f"  {command}\n" in out
+
+
+def test_demo_verifies_every_poll() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--seconds", "8"],
+                            capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("OK: ")
+    taken = int(verdict.split()[1])
+    verified = int(verdict.split(", ")[1].split()[0])
+    assert taken >= 3
+    assert verified >= taken, "at least one verified message per poll"
