@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 
@@ -28,6 +28,8 @@ hil_app = typer.Typer(no_args_is_help=True, help="Simulated devices of the test 
 app.add_typer(config_app, name="config")
 app.add_typer(key_app, name="key")
 modbus_app = typer.Typer(no_args_is_help=True, help="Modbus devices, for diagnosis on site.")
+mbus_app = typer.Typer(no_args_is_help=True, help="M-Bus heat meters, for diagnosis on site.")
+app.add_typer(mbus_app, name="mbus")
 app.add_typer(hil_app, name="hil")
 app.add_typer(modbus_app, name="modbus")
 
@@ -204,6 +206,57 @@ def modbus_read(
     from agent.inspect_modbus import read
 
     raise typer.Exit(read(profile, port, tcp, unit, baudrate, as_json, raw, timeout))
+
+
+@app.command("otgw")
+def otgw_cmd(
+    port: Annotated[str | None, typer.Option(help="Serial port of the OpenTherm Gateway.")
+                    ] = None,
+    tcp: Annotated[str | None, typer.Option(help="HOST:PORT of a network OTGW.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Watch an OpenTherm Gateway passively: every message decoded, never a command sent."""
+    from agent.inspect_otgw import main as otgw_main
+
+    raise typer.Exit(otgw_main(port, tcp, as_json, seconds))
+
+
+MbusPort = Annotated[str, typer.Option(help="Serial port of the M-Bus level converter.")]
+MbusBaud = Annotated[int, typer.Option(help="Baud rate.")]
+MbusParity = Annotated[str, typer.Option(help="Parity: E (M-Bus), or N on a pty.")]
+MbusTimeout = Annotated[float | None, typer.Option(help="Seconds to wait for an answer.")]
+
+
+@mbus_app.command("scan")
+def mbus_scan(port: MbusPort, baudrate: MbusBaud = 2400,
+              secondary: Annotated[bool, typer.Option(
+                  "--secondary/--primary-only", help="Also search secondary addresses.")] = True,
+              parity: MbusParity = "E", timeout: MbusTimeout = None,
+              as_json: JsonOpt = False) -> None:
+    """Find the meters on an M-Bus line: primary addresses 0-250, then secondary search."""
+    from agent.inspect_mbus import scan
+
+    raise typer.Exit(scan(port, baudrate, secondary, as_json, parity=_parity(parity),
+                          timeout=timeout))
+
+
+@mbus_app.command("read")
+def mbus_read(port: MbusPort,
+              address: Annotated[str, typer.Option(help="Primary address or 16-hex secondary.")],
+              baudrate: MbusBaud = 2400, parity: MbusParity = "E", timeout: MbusTimeout = None,
+              as_json: JsonOpt = False) -> None:
+    """Read one meter and show every record, and which ones hpagent uses."""
+    from agent.inspect_mbus import read
+
+    raise typer.Exit(read(port, address, baudrate, as_json, parity=_parity(parity),
+                          timeout=timeout))
+
+
+def _parity(value: str) -> Literal["N", "E", "O"]:
+    if value not in ("N", "E", "O"):
+        fail(f"--parity must be N, E or O, not {value!r}", 2)
+    return value  # type: ignore[return-value]
 
 
 @hil_app.command("heatpump")

@@ -163,7 +163,75 @@ class P1DeviceConfig(_Model):
         return self
 
 
-DeviceConfig = Annotated[ModbusDeviceConfig | P1DeviceConfig, Field(discriminator="kind")]
+class SerialPortName(_Model):
+    port: str = Field(description="Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+
+
+class OtgwDeviceConfig(_Model):
+    """An OpenTherm Gateway between thermostat and boiler, monitored passively."""
+
+    kind: Literal["otgw"]
+    name: Name = Field(description="Name of the boiler in samples and logs, e.g. 'boiler'.")
+    serial: SerialPortName | None = Field(None, description="OTGW on a serial port (9600 8N1).")
+    tcp: NetEndpoint | None = Field(None, description="Network OTGW (OTGW-firmware: port 25238).")
+    interval: Duration = Field(10.0, description="How often the boiler's state is sampled; "
+                               "flame, CH and DHW changes are recorded as they happen.")
+    silence: Duration = Field(60.0, description="No message for this long makes the readings "
+                              "unavailable.")
+    allow_commands: bool = Field(False, description="Let hpagent send commands to the gateway "
+                                 "(only PR=A and AA=); never by default.")
+    alternatives: tuple[Annotated[int, Field(ge=1, le=255)], ...] = Field(
+        (), description="Data-ids the gateway should ask the boiler for when the thermostat "
+        "does not (AA=); needs allow_commands.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.tcp is not None and self.serial is not None:
+            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
+        if self.tcp is None and self.serial is None:
+            raise ValueError("give 'serial' or 'tcp'")
+        if self.alternatives and not self.allow_commands:
+            raise LocatedError(("alternatives",), "alternatives are sent as AA= commands: "
+                               "set allow_commands: true, or remove them")
+        return self
+
+
+class MbusSerial(_Model):
+    port: str = Field(description="Serial device of the M-Bus level converter.")
+    baudrate: int = Field(2400, description="M-Bus baud rate (the meter's setting).")
+    parity: Literal["N", "E", "O"] = Field("E", description="Parity (M-Bus uses even).")
+
+
+class MbusDeviceConfig(_Model):
+    """A heat meter on M-Bus (EN 13757), by primary or secondary address."""
+
+    kind: Literal["mbus"]
+    name: Name = Field(description="Name of the meter in samples and logs, e.g. 'heatmeter'.")
+    serial: MbusSerial | None = Field(None, description="M-Bus level converter on a serial port.")
+    tcp: NetEndpoint | None = Field(None, description="M-Bus gateway on the network.")
+    address: int | None = Field(None, ge=0, le=250, description="Primary address (0-250).")
+    secondary: str | None = Field(
+        None, pattern=r"^[0-9A-Fa-f]{16}$", description="Secondary address: 16 hex digits "
+        "(ID, manufacturer, version, medium); F is a wildcard.")
+    interval: Duration = Field(300.0, description="Time between reads; battery meters count "
+                               "every read, so keep this long.")
+    timeout: Duration = Field(1.0, description="Time to wait for the meter's first byte.")
+    retries: int = Field(2, ge=0, le=10, description="Retries of an unanswered request.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.tcp is not None and self.serial is not None:
+            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
+        if self.tcp is None and self.serial is None:
+            raise ValueError("give 'serial' or 'tcp'")
+        if (self.address is None) == (self.secondary is None):
+            raise ValueError("give exactly one of 'address' (primary) and 'secondary'")
+        return self
+
+
+DeviceConfig = Annotated[
+    ModbusDeviceConfig | P1DeviceConfig | OtgwDeviceConfig | MbusDeviceConfig,
+    Field(discriminator="kind")]
 
 
 class TlsConfig(_Model):

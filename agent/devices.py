@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import Config, ModbusDeviceConfig, P1DeviceConfig
+from agent.config import (
+    Config,
+    MbusDeviceConfig,
+    ModbusDeviceConfig,
+    OtgwDeviceConfig,
+    P1DeviceConfig,
+)
 from agent.sampler import Schedule
 from drivers.links import Link, SerialLink, TcpLink
 from drivers.reading import Driver
@@ -16,11 +22,44 @@ from drivers.reading import Driver
 
 def build_schedules(config: Config) -> list[Schedule]:
     schedules = []
-    buses: dict[Link, object] = {}
+    buses: dict[Link, object] = {}  # one client per physical link, shared by its devices
     for dev in config.devices:
-        driver = _p1(dev) if isinstance(dev, P1DeviceConfig) else _modbus(dev, config, buses)
+        driver: Driver
+        if isinstance(dev, P1DeviceConfig):
+            driver = _p1(dev)
+        elif isinstance(dev, OtgwDeviceConfig):
+            driver = _otgw(dev)
+        elif isinstance(dev, MbusDeviceConfig):
+            driver = _mbus(dev, buses)
+        else:
+            driver = _modbus(dev, config, buses)
         schedules.append(Schedule(driver, dev.interval))
     return schedules
+
+
+def _otgw(dev: OtgwDeviceConfig) -> Driver:
+    from drivers.otgw import OtgwMonitor
+
+    link: Link = TcpLink(dev.tcp.host, dev.tcp.port) if dev.tcp is not None \
+        else SerialLink(dev.serial.port if dev.serial else "", 9600)
+    return OtgwMonitor(dev.name, link, allow_commands=dev.allow_commands,
+                       alternatives=dev.alternatives, silence=dev.silence)
+
+
+def _mbus(dev: MbusDeviceConfig, buses: dict[Link, object]) -> Driver:
+    from drivers.mbus import MbusMaster, MbusMeter
+
+    link: Link
+    if dev.tcp is not None:
+        link = TcpLink(dev.tcp.host, dev.tcp.port)
+    else:
+        assert dev.serial is not None
+        link = SerialLink(dev.serial.port, dev.serial.baudrate, dev.serial.parity)
+    master = buses.get(link)
+    if not isinstance(master, MbusMaster):
+        master = buses[link] = MbusMaster(link, timeout=dev.timeout, retries=dev.retries)
+    return MbusMeter(dev.name, link, address=dev.address, secondary=dev.secondary,
+                     timeout=dev.timeout, retries=dev.retries, master=master)
 
 
 def _p1(dev: P1DeviceConfig) -> Driver:

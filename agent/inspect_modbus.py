@@ -77,7 +77,7 @@ async def _read(link: Any, profile: Any, unit: int, timeout: float
 def _table(rows: list[dict[str, Any]], raw: bool) -> str:
     def cell(row: dict[str, Any]) -> str:
         if row["quality"] != "good":
-            return row["quality"]
+            return str(row["quality"])
         value = row["value"]
         return f"{value:g} {row['unit']}".strip() if isinstance(value, float) else str(value)
 

@@ -15,11 +15,14 @@ storage number, tariff, subunit). Everything else is ours, for reasons worth kno
 * Only current values feed the vocabulary: instantaneous function, storage 0, tariff 0,
   subunit 0, and a VIF without extension. Historic (storage >= 1), tariff, pulse-input
   (subunit >= 1) and maximum values are decoded for the technician and marked as ignored.
+  A meter that spreads its data over several telegrams (DIF 0x1F) is read from the first one,
+  where heat meters put their current values.
 
 Link timing (EN 13757-2): a slave starts its answer between 11 bit times and 330 bit times + 50 ms
 after the request; the characters of a frame follow each other without pause. The master waits
-``timeout`` for the first byte (generous: 0.19 s would do at 2400 baud), then the frame's own
-transmission time, and retries ``retries`` times, as the standard allows.
+``timeout`` for the first byte (generous: 0.19 s would do at 2400 baud), then for the rest of the
+frame its transmission time at the line's speed (11 bits a character at 8E1) with 50 % margin,
+plus ``timeout``; a request that fails is repeated ``retries`` times.
 
 Addressing: primary addresses 0-250; a 16-hex-digit secondary address (8 BCD digits of the
 identification number, manufacturer, version, medium; ``F`` digits are wildcards) selects a
@@ -76,13 +79,13 @@ def _import_meterbus() -> ModuleType:
 
 meterbus = _import_meterbus()
 
-# -- frames (EN 13757-2 §5) -----------------------------------------------------------------------
+# -- frames (EN 13757-2, link layer) -------------------------------------------------------------
 
 ACK: Final = 0xE5
 SHORT_START: Final = 0x10
 LONG_START: Final = 0x68
 STOP: Final = 0x16
-CI_RSP_UD: Final = (0x72, 0x76)  # variable data response, LSB / MSB first (EN 13757-3 Table 2)
+CI_RSP_UD: Final = (0x72, 0x76)  # variable data response, LSB / MSB first (EN 13757-3 CI codes)
 CI_ERROR: Final = 0x70  # report of an application error
 ADDRESS_SELECTED: Final = 0xFD  # 253: the slave chosen by a secondary-address select
 MAX_PRIMARY: Final = 250
@@ -187,7 +190,7 @@ def matches(secondary: str, mask: str) -> bool:
 
 # -- decoding an RSP_UD (EN 13757-3) --------------------------------------------------------------
 
-MEDIA: Final = {  # EN 13757-3 Table 3
+MEDIA: Final = {  # EN 13757-3 medium codes of the fixed header
     0x00: "other", 0x01: "oil", 0x02: "electricity", 0x03: "gas",
     0x04: "heat (outlet)", 0x05: "steam", 0x06: "warm water", 0x07: "water",
     0x08: "heat cost allocator", 0x09: "compressed air", 0x0A: "cooling (outlet)",
@@ -196,12 +199,12 @@ MEDIA: Final = {  # EN 13757-3 Table 3
     0x17: "dual water",
 }
 HEAT_MEDIA: Final = frozenset({0x04, 0x0C, 0x0D})
-# Status byte of the fixed header (EN 13757-3 Table 4); bits 5-7 are manufacturer specific.
+# Status byte of the fixed header (EN 13757-3); bits 5-7 are manufacturer specific.
 _STATUS_APPLICATION = {1: "application busy", 2: "application error", 3: "abnormal condition"}
 STATUS_POWER_LOW: Final = 0x04
 STATUS_PERMANENT_ERROR: Final = 0x08
 STATUS_TEMPORARY_ERROR: Final = 0x10
-# EN 13757-3 Table 9: the data byte of a CI=0x70 application error report.
+# EN 13757-3 application error codes: the data byte of a CI=0x70 report.
 _APPLICATION_ERRORS = {0: "unspecified error", 1: "unimplemented CI field",
                        2: "buffer too long, truncated", 3: "too many records",
                        4: "premature end of record", 5: "more than 10 DIFEs",
@@ -219,8 +222,8 @@ def _span(first: int, count: int, quantity: str, unit: str, exponent: int
 
 
 # The VIBs of a heat meter's current values: VIF bytes -> (quantity, unit, exponent), so that the
-# value is raw · 10^exponent unit. EN 13757-3 Table 10 (primary VIFs, E = extension bit 0) and
-# Table 14 (extension table after VIF 0xFB).
+# value is raw · 10^exponent unit. EN 13757-3 primary VIF codes (E = extension bit 0) and the
+# VIF extension table that follows VIF 0xFB.
 VIF_QUANTITIES: Final[dict[tuple[int, ...], _Vif]] = {
     **_span(0x00, 8, "heatmeter.energy", "Wh", -3),  # E000 0nnn energy 10^(nnn-3) Wh
     **_span(0x08, 8, "heatmeter.energy", "MJ", -6),  # E000 1nnn energy 10^nnn J
@@ -282,7 +285,8 @@ class Response:
 
     address: int  # the A field of the answer
     ident: str  # identification number, 8 digits
-    manufacturer: str  # three letters (EN 13757-3 §5.6 / EN 62056-21 flag)
+    manufacturer: str  # three letters, the EN 62056-21 manufacturer flag
+    manufacturer_code: int  # the 16-bit field the letters come from
     version: int
     medium: int
     access: int  # access number, counts the meter's answers
@@ -291,7 +295,9 @@ class Response:
 
     @property
     def secondary_address(self) -> str:
-        code = _manufacturer_code(self.manufacturer)
+        """ID, manufacturer (low byte first, as on the wire), version, medium: what a select
+        frame carries."""
+        code = self.manufacturer_code
         return f"{self.ident}{code & 0xFF:02X}{code >> 8:02X}{self.version:02X}{self.medium:02X}"
 
     @property
@@ -325,14 +331,6 @@ class Response:
         """Vocabulary quantities whose record holds no number, and why."""
         return {r.quantity: r.note or "no number" for r in self.records
                 if r.quantity is not None and r.reading is None}
-
-
-def _manufacturer_code(letters: str) -> int:
-    """Three letters -> the 15-bit code of the header: ((c1-64)·32 + (c2-64))·32 + (c3-64)."""
-    code = 0
-    for ch in letters.upper():
-        code = code * 32 + (ord(ch) - 64)
-    return code
 
 
 def decode_response(frame: bytes) -> Response:
@@ -374,10 +372,12 @@ def _response(address: int, telegram: Any) -> Response:
             else:
                 used[quantity] = index
         records.append(record)
+    low, high = header.manufacturer_field.parts  # low byte first (pyMeterBus orders it so)
     return Response(
         address=address,
         ident="".join(f"{b:02X}" for b in header.id_nr),
         manufacturer=str(header.manufacturer_field.decodeManufacturer),
+        manufacturer_code=int(low) | int(high) << 8,
         version=int(header.version_field.parts[0]),
         medium=int(header.measure_medium_field.parts[0]),
         access=int(header.acc_nr_field.parts[0]),
@@ -433,7 +433,7 @@ def _why_not_current(record: Record) -> str | None:
 
 
 def _raw_number(rec: Any, dif: int) -> tuple[Decimal | None, str]:
-    """The record's number before scaling (EN 13757-3 Table 6 data field codings)."""
+    """The record's number before scaling (the DIF's data field coding, EN 13757-3)."""
     coding = dif & 0x0F
     parts: list[int] = list(rec.dataField.parts)
     sizes = {0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
@@ -700,8 +700,9 @@ class MbusMaster:
 async def read_meter(master: MbusMaster, target: int | str, *, reset: bool) -> Response:
     """One reading of the meter at a primary or secondary address.
 
-    ``reset`` first sends SND_NKE (to the primary address; to 0xFD for secondary addressing,
-    which deselects whatever was selected), as the standard asks before the first request.
+    ``reset`` first sends SND_NKE, the link reset a master sends before talking to a slave
+    (to the primary address; to 0xFD for secondary addressing, which deselects whatever was
+    selected).
     """
     if isinstance(target, int):
         if reset:
@@ -838,7 +839,7 @@ class Found:
     """A meter a scan found: where it answers and, if it answered a REQ_UD2, who it is."""
 
     primary: int | None
-    secondary: str | None
+    secondary: str | None  # still a mask with wildcards if the meter's data was unreadable
     response: Response | None
 
 

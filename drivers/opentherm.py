@@ -16,11 +16,12 @@ letter frame
 
 Only what the boiler answered is a fact about the boiler: slave values come from the READ-ACKs
 of ``B`` and ``A`` lines, master values (the thermostat's enable flags, setpoints, room
-temperature) from the READ-DATA/WRITE-DATA of ``T`` and ``R`` lines. A frame whose parity fails,
+temperature) from the READ-DATA/WRITE-DATA of ``T`` and ``R`` lines; the outside temperature
+may come from either, as a thermostat with its own sensor writes it. A frame whose parity fails,
 an ``E`` line, an ``Error 0x`` report and a DATA-INVALID or UNKNOWN-DATAID answer never yield a
 value; :class:`Counts` counts them instead.
 
-Frame layout (OpenTherm Protocol Specification v2.2, §4.2)::
+Frame layout (OpenTherm Protocol Specification v2.2, "frame format")::
 
     bit 31 P (even parity over all 32 bits) | 30-28 MSG-TYPE | 27-24 spare | 23-16 DATA-ID
     | 15-8 HB (data value high byte) | 7-0 LB (low byte)
@@ -45,7 +46,7 @@ from drivers.reading import Event, Value
 
 
 class MsgType(IntEnum):
-    """MSG-TYPE, bits 30-28 (spec §4.2.1): 0-3 master to slave, 4-7 slave to master."""
+    """MSG-TYPE, bits 30-28: 0-3 master to slave, 4-7 slave to master (spec: message types)."""
 
     READ_DATA = 0
     WRITE_DATA = 1
@@ -75,7 +76,7 @@ SOURCE_NAMES: Final = {"T": "thermostat", "B": "boiler", "R": "gateway to boiler
 
 
 def parity_ok(raw: int) -> bool:
-    """Even parity over all 32 bits, parity bit included (spec §4.2: P makes the count even)."""
+    """Even parity over all 32 bits, parity bit included (the spec's P bit makes it even)."""
     return raw.bit_count() % 2 == 0
 
 
@@ -152,7 +153,7 @@ class Frame:
 
 # -- the message table ----------------------------------------------------------------------------
 #
-# Type codes (spec §4.3, "data classes"). A byte pair is written "HB/LB", a 16-bit type alone:
+# Type codes (the spec's data types). A byte pair is written "HB/LB", a 16-bit type alone:
 #   flag8   eight single-bit flags; bit 0 is the least significant. Named bits are listed in
 #           ``hb``/``lb`` (bit 0 first, "" for a reserved bit).
 #   u8, s8  unsigned / two's-complement signed byte
@@ -160,9 +161,10 @@ class Frame:
 #   s16     two's-complement signed 16-bit integer over HB:LB
 #   f88     signed fixed point with 8 fractional bits: s16 / 256 (48.5 = 0x3080, -6.5 = 0xF980)
 #
-# Access (spec §5.3, who supplies the value):
+# Access (the spec's "Msg" column, who supplies the value):
 #   R  the master reads it: the slave's READ-ACK carries it (B or A lines)
 #   W  the master writes it: the master's WRITE-DATA carries it (T or R lines)
+#   RW either: a READ-ACK from the slave or a WRITE-DATA from the master
 #   S  status exchange (ids 0, 70): the master's flags ride in the HB of its READ-DATA, the
 #      slave's flags in the LB of the READ-ACK.
 #
@@ -170,7 +172,7 @@ class Frame:
 # vocabulary quantities. Ids without either are decoded for the technician only.
 
 TYPES: Final = frozenset({"flag8/flag8", "flag8/u8", "u8/u8", "s8/s8", "u16", "s16", "f88"})
-Access = Literal["R", "W", "S"]
+Access = Literal["R", "W", "RW", "S"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +231,8 @@ class DataId:
         return out
 
     def show(self, u16: int) -> str:
-        """The value as a technician reads it: ``48.50``, ``ch_enable dhw_enable / -``."""
+        """The value as a technician reads it: ``48.50``, ``ch_enable dhw_enable / 00000000``
+        (a flag byte without a set named bit shows its eight bits)."""
         if self.type == "f88":
             return f"{_s16(u16) / 256:.2f}"
         if self.type in ("u16", "s16"):
@@ -257,7 +260,8 @@ _MASTER_STATUS = ("ch_enable", "dhw_enable", "cooling_enable", "otc_active", "ch
 _SLAVE_STATUS = ("fault", "ch_active", "dhw_active", "flame", "cooling_active", "ch2_active",
                  "diagnostic")
 
-# OpenTherm Protocol Specification v2.2, §5.4 (data-id overview) and §5.3 (classes).
+# OpenTherm Protocol Specification v2.2, data-id overview map and data classes; the Msg column
+# checked against v4.2 (id 27 may be written by a thermostat with its own outdoor sensor).
 DATA_IDS: Final[dict[int, DataId]] = {d.id: d for d in (
     DataId(0, "status", "flag8/flag8", "S", hb=_MASTER_STATUS, lb=_SLAVE_STATUS, bits=(
         ("ch_enable", "boiler.ch_enabled"), ("dhw_enable", "boiler.dhw_enabled"),
@@ -294,10 +298,10 @@ DATA_IDS: Final[dict[int, DataId]] = {d.id: d for d in (
     DataId(24, "room_temp", "f88", "W", "room.temp"),
     DataId(25, "boiler_water_temp", "f88", "R", "boiler.supply_temp"),
     DataId(26, "dhw_temp", "f88", "R", "boiler.dhw_temp"),
-    DataId(27, "outside_temp", "f88", "R", "boiler.outdoor_temp"),
+    DataId(27, "outside_temp", "f88", "RW", "boiler.outdoor_temp"),
     DataId(28, "return_water_temp", "f88", "R", "boiler.return_temp"),
     DataId(29, "solar_storage_temp", "f88", "R"),
-    DataId(30, "solar_collector_temp", "s16", "R"),
+    DataId(30, "solar_collector_temp", "f88", "R"),
     DataId(31, "flow_temp_ch2", "f88", "R"),
     DataId(32, "dhw2_temp", "f88", "R"),
     DataId(33, "exhaust_temp", "s16", "R"),
@@ -329,7 +333,7 @@ def _quantity_sides() -> dict[str, Side]:
     sides: dict[str, Side] = {}
     for d in DATA_IDS.values():
         if d.quantity is not None:
-            sides[d.quantity] = "slave" if d.access == "R" else "master"
+            sides[d.quantity] = "master" if d.access == "W" else "slave"
         for bit, quantity in d.bits:
             sides[quantity] = "master" if bit in d.hb and d.access == "S" else "slave"
     return sides
@@ -543,8 +547,9 @@ def _facts(spec: DataId, frame: Frame) -> list[tuple[str, Value]]:
         else:
             return []
         return [(q, flags[bit]) for bit, q in spec.bits if bit in flags]
-    wanted = MsgType.READ_ACK if spec.access == "R" else MsgType.WRITE_DATA
-    if kind is not wanted or spec.quantity is None:
+    wanted = {"R": (MsgType.READ_ACK,), "W": (MsgType.WRITE_DATA,),
+              "RW": (MsgType.READ_ACK, MsgType.WRITE_DATA)}[spec.access]
+    if kind not in wanted or spec.quantity is None:
         return []
     value = spec.value(frame.u16)
     assert not isinstance(value, tuple), "vocabulary ids carry a single number"

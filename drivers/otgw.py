@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from typing import Final
@@ -122,13 +123,15 @@ class OtgwMonitor:
             self.monitor.forget()  # stale values must not come back as news
             wanted = sorted(self._known or QUANTITY_SIDES)
             return [Reading(q, None, Quality.UNAVAILABLE, detail=reason) for q in wanted]
+        if max(self._last_seen.values(), default=-math.inf) < self._connected_at:
+            return []  # (re)connected moments ago and no frame yet: nothing to say either way
         self._note_up(now)
         readings = []
         values = self.monitor.values
         for quantity in sorted(self._known):
             side = QUANTITY_SIDES[quantity]
-            seen = self._last_seen.get(side)
-            if seen is None or now - seen > self.silence:
+            seen = max(self._last_seen.get(side, -math.inf), self._connected_at)
+            if now - seen > self.silence:
                 detail = (f"{self.link}: no OpenTherm frame from the {_SIDE_NAMES[side]} for "
                           f"{self.silence:g} s")
                 readings.append(Reading(quantity, None, Quality.UNAVAILABLE, detail=detail))
@@ -195,6 +198,7 @@ class OtgwMonitor:
             delay = RECONNECT_MIN_S
             self._buffer.restart()
             self._pending.clear()
+            self.monitor.forget()  # whatever happened meanwhile, values start afresh
             self._connected_at = time.monotonic()
             self._link_error = None
             self._log.debug("otgw.connected")

@@ -9,12 +9,14 @@ truth integrates the very sub-step values the counters integrate.
 
 Physics and control, deliberately simple but with what a gas ledger has to get right:
 
-* Gas. Modulation is the burner's input as a percentage of its maximum input (what the
-  OpenTherm "relative modulation level", data-id 17, reports on most boilers). The gas rate is
-  ``modulation · max input / calorific value``; inputs are stated on the upper (gross)
-  calorific value, which for Dutch natural gas of Groningen quality is
-  :data:`CALORIFIC_VALUE_MJ_M3` = 35.17 MJ/m³(n), the value Dutch gas bills use. The burner
-  cannot modulate below ``min_modulation`` (typically 20-30 %).
+* Gas. Modulation is the burner's input as a percentage of its maximum input, so the gas rate
+  is ``modulation · max input / calorific value``; the burner cannot modulate below
+  ``min_modulation`` (typically 20-30 %). Inputs are stated on the upper (gross) calorific
+  value, which for Dutch natural gas of Groningen quality is :data:`CALORIFIC_VALUE_MJ_M3` =
+  35.17 MJ/m³(n), the value Dutch gas bills use. Note that the OpenTherm specification defines
+  data-id 17 differently, as the position between minimum (0 %) and maximum (100 %)
+  modulation; boilers differ in which they report, and a ledger weighting gas by modulation
+  must know which (id 15 gives the boiler's minimum modulation level).
 * Space heating. The house asks for ``heat_demand(t)`` watts. While that is above the burner's
   minimum output the boiler modulates to it; below, it cycles: it burns at minimum until it has
   delivered a band of surplus heat, stops, and may not reignite for heating before its

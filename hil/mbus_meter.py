@@ -37,7 +37,8 @@ from hil.ptys import VirtualSerialPort
 EnergyUnit = Literal["Wh", "kWh", "MJ", "GJ"]
 Values = Mapping[str, float]
 
-# Energy records per unit: (DIF, VIF bytes, raw units per kWh). EN 13757-3 Table 10 / Table 14.
+# Energy records per unit: (DIF, VIF bytes, raw units per kWh); EN 13757-3 primary VIFs and the
+# extension table after VIF 0xFB.
 _ENERGY: Final[dict[str, tuple[int, bytes, float]]] = {
     "Wh": (0x04, b"\x03", 1000.0),  # VIF 03: 1 Wh, 32-bit integer
     "kWh": (0x04, b"\x06", 1.0),  # VIF 06: 10^3 Wh, 32-bit integer
@@ -69,7 +70,7 @@ def manufacturer_bytes(letters: str) -> bytes:
 
 
 def _date_g(day: date) -> bytes:
-    """Type G date (EN 13757-3 Annex A): day, month and a 7-bit year split over two bytes."""
+    """Type G date (EN 13757-3 data type G): day, month, and a 7-bit year split over both bytes."""
     y = day.year % 100
     return bytes([day.day | (y & 0x07) << 5, day.month | (y >> 3) << 4])
 

@@ -1,9 +1,10 @@
 """The bench's OpenTherm Gateway: a thermostat polling a boiler model, reported as an OTGW does.
 
 The emulator plays three parts. The *thermostat* polls the boiler in a fixed rotation, with the
-status exchange (data-id 0) between every other message, as OpenTherm masters do (at least one
-frame a second, spec v2.2 §5.2). The *boiler* (a :class:`hil.boiler_model.BoilerModel`) answers
-from its current state, with UNKNOWN-DATAID for the ids it does not support. The *gateway*
+status exchange (data-id 0) between every other message, as OpenTherm masters do (the
+specification wants a frame at least every second). The *boiler* (a
+:class:`hil.boiler_model.BoilerModel`) answers from its current state, with UNKNOWN-DATAID for
+the ids it does not support. The *gateway*
 prints every frame as ``T``/``B`` lines with correct parity, substitutes an alternative data-id
 for an unsupported one once told to (``AA=28``: then ``R``/``A`` lines appear), and answers
 commands like firmware 5.x (``PR: A=OpenTherm Gateway 5.1``). ``PS=1`` stops the reporting, as
@@ -100,7 +101,7 @@ class OtgwEmulator:
 
     def _status(self) -> tuple[int, int]:
         m = self.model
-        master = int(m.ch_enabled) | 1 << 1  # CH enable, DHW enable (spec §5.3.1, id 0 HB)
+        master = int(m.ch_enabled) | 1 << 1  # CH enable, DHW enable (id 0 HB, master status)
         slave = (int(m.fault) | int(m.ch_active) << 1 | int(m.dhw_active) << 2
                  | int(m.flame) << 3)  # fault, CH mode, DHW mode, flame (id 0 LB)
         return master, slave

@@ -41,7 +41,14 @@ from drivers.mbus import (
     snd_nke,
 )
 from drivers.reading import Quality, Reading
-from hil.mbus_meter import FIXED_VALUES, EmulatedMeter, EnergyUnit, MbusBus
+from hil.heatpump_server import default_model
+from hil.mbus_meter import (
+    FIXED_VALUES,
+    EmulatedMeter,
+    EnergyUnit,
+    MbusBus,
+    heatpump_values,
+)
 from hil.ptys import VirtualSerialPort
 from tests.support import CASES, LogEvents, events
 
@@ -57,7 +64,7 @@ def rsp_ud(records: bytes, *, ci: int = 0x72, status: int = 0) -> bytes:
 
 
 def well_formed(frame: bytes) -> bool:
-    """An independent frame check (EN 13757-2 §5): the test's own, not the driver's."""
+    """An independent frame check (EN 13757-2 frame formats): the test's own, not the driver's."""
     if frame == b"\xe5":
         return True
     if len(frame) == 5 and frame[0] == 0x10:
@@ -302,9 +309,13 @@ def link(line: MbusBus) -> SerialLink:
     return SerialLink(line.port.path, 2400, "N")  # a pty refuses parity: 8N1 on the bench
 
 
-def values(readings: list[Reading]) -> dict[str, object]:
+def values(readings: list[Reading]) -> dict[str, float]:
     assert all(r.good for r in readings), readings
-    return {r.quantity: r.value for r in readings}
+    out: dict[str, float] = {}
+    for r in readings:
+        assert isinstance(r.value, float)
+        out[r.quantity] = r.value
+    return out
 
 
 async def test_primary_address(bus: Bus) -> None:
@@ -413,6 +424,26 @@ async def test_a_missing_port_is_unavailable_naming_it() -> None:
     assert (readings[0].detail or "").startswith("cannot open serial /dev/ttyNOSUCH 2400 8E1")
 
 
+async def test_a_meter_fed_by_the_heat_pump_model(bus: Bus) -> None:
+    model = default_model()  # a January morning: the heat pump runs
+    model.step(2 * 3600.0)
+    async with bus([EmulatedMeter(primary=2, values=heatpump_values(model))]) as line:
+        meter = MbusMeter("heat", link(line), address=2, timeout=0.5)
+        try:
+            before = values(await meter.read())
+            model.step(3600.0)
+            after = values(await meter.read())
+        finally:
+            await meter.close()
+    # Registers show whole kWh and hundredths of m³, rounded down, as a meter's display does.
+    assert after["heatmeter.energy"] == math.floor(model.heat_energy_kwh)
+    assert after["heatmeter.energy"] > before["heatmeter.energy"]
+    assert after["heatmeter.volume"] == math.floor(model.flow * 60 / 1000 * 100) / 100
+    assert after["heatmeter.supply_temp"] == pytest.approx(model.supply_temp, abs=0.005)
+    assert after["heatmeter.flow"] == pytest.approx(model.flow, abs=1 / 120)  # whole l/h
+    assert after["heatmeter.power"] == pytest.approx(max(model.heat_power, 0.0), abs=50.0)
+
+
 def test_driver_options_are_checked() -> None:
     port = SerialLink("/dev/ttyUSB0", 2400, "E")
     with pytest.raises(ValueError, match="exactly one of address and secondary"):
@@ -455,8 +486,8 @@ async def test_secondary_scan_finds_every_meter(bus: Bus) -> None:
 
 
 def _response(ident: str) -> Response:
-    return Response(address=0xFD, ident=ident, manufacturer="KAM", version=1, medium=4,
-                    access=0, status=0, records=())
+    return Response(address=0xFD, ident=ident, manufacturer="KAM", manufacturer_code=0x2C2D,
+                    version=1, medium=4, access=0, status=0, records=())
 
 
 @given(st.sets(st.integers(0, 99_999_999).map(lambda i: f"{i:08d}"), max_size=8))

@@ -20,12 +20,12 @@ from pymodbus.constants import ExcCodes
 from drivers.links import SerialLink, TcpLink
 from drivers.modbus import ModbusBus, ModbusDevice
 from drivers.profile import Profile, load_profile
-from drivers.reading import Quality
+from drivers.reading import Quality, Value
 from hil.modbus_device import SimulatedModbusDevice
 from hil.ptys import PtyPair
 from tests.support import LogEvents, events
 
-VALUES = {"hp.supply_temp": 35.5, "hp.return_temp": 30.2, "hp.outdoor_temp": -3.4,
+VALUES: dict[str, Value] = {"hp.supply_temp": 35.5, "hp.return_temp": 30.2, "hp.outdoor_temp": -3.4,
           "hp.mode": "heating", "hp.heat_energy": 1234.56, "hp.electric_energy": 345.678,
           "hp.heat_power": 4200.0}
 

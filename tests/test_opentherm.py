@@ -154,6 +154,13 @@ def test_master_values_come_only_from_master_lines() -> None:
     assert fed("T80190000").values == {}
 
 
+def test_outside_temperature_is_read_or_written() -> None:
+    # id 27 is R/W: the boiler's READ-ACK, or a thermostat writing its own sensor's value.
+    assert fed("B401BF980").values == {"boiler.outdoor_temp": -6.5}
+    written = Frame.build("T", MsgType.WRITE_DATA, 27, 0x0340)  # 3.25 °C
+    assert fed(written.text).values == {"boiler.outdoor_temp": 3.25}
+
+
 def test_a_table_row_refuses_unknown_types_and_misplaced_flags() -> None:
     with pytest.raises(ValueError, match="unknown type code"):
         DataId(200, "x", "f16", "R")

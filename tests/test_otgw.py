@@ -216,6 +216,8 @@ async def test_cable_pulled_and_plugged_back(rig: Rig, logs: LogEvents) -> None:
         assert all(str(rig.path) in (r.detail or "") for r in readings)
     rig.port.plug()
     await until(lambda: drv.connected, "reopened after the cable is back", timeout=15.0)
+    assert await drv.read() == []  # open again, but no frame yet: neither down nor up
+    assert events(logs, "source.recovered") == []
     rig.model.step(60.0)
     await deliver(rig.emu, drv, rig.emu.cycle())
     readings = await drv.read()
@@ -273,10 +275,30 @@ async def test_line_faults_are_counted_never_read_and_logged_once(rig: Rig,
     assert len(events(logs, "otgw.parity_errors")) == 1
     assert len(events(logs, "otgw.bus_errors")) == 1
     rig.emu.faults = Faults()
+    garbage = counts.garbage
+    rig.emu.inject(b"\x00\xff noise\r\n")  # a burst of noise on the line
+    await until(lambda: drv.monitor.counts.garbage == garbage + 1, "noise counted")
     await deliver(rig.emu, drv, rig.emu.cycle())
     await drv.read()
     assert any(r.quantity == "boiler.flame" and r.good for r in await drv.read())
     assert len(events(logs, "otgw.parity_errors_stopped")) == 1
+
+
+def test_the_emulated_firmware_answers_commands() -> None:
+    emu = OtgwEmulator(boiler(), tcp_port=1)
+    assert emu.answer("PR=A") == "PR: A=OpenTherm Gateway 5.1"
+    assert emu.answer("AA=28") == "AA: 28"
+    assert emu.answer("DA=28") == "DA: 28"
+    assert emu.answer("DA=28") == "NF"
+    assert emu.answer("AA=300") == "BV"
+    assert emu.answer("GW=1") == "NG"
+    assert emu.answer("PS") == "SE"
+    assert emu.answer("PS=1") == "PS: 1"
+    assert not emu.reporting  # summary mode: the gateway stops reporting frames
+    emu.write_lines(emu.cycle())
+    assert emu.lines_written == 0
+    assert emu.answer("PS=0") == "PS: 0"
+    assert emu.reporting
 
 
 def test_options_are_checked() -> None:
