@@ -259,6 +259,46 @@ def _parity(value: str) -> Literal["N", "E", "O"]:
     return value  # type: ignore[return-value]
 
 
+@app.command()
+def report(
+    recording: Annotated[Path | None, typer.Option(help="A recording instead of the store.")
+                         ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    to: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (included).")] = None,
+    season: Annotated[int | None, typer.Option(help="The 12 months from 1 October YYYY.")
+                      ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Processes reading a recording.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Performance of a period: SPF, heat coverage, gas, savings, the advice and guarantee."""
+    from datetime import date
+
+    from agent.installation import Installation
+    from agent.metrics import day_period, season_period
+    from agent.report import run as run_report
+
+    cfg = _load_config(config, state_dir) if config.exists() else None
+    installation = cfg.installation if cfg is not None else Installation()
+    if season is not None and (from_ or to):
+        fail("give --season or --from/--to, not both", 2)
+    period = None
+    if season is not None:
+        period = season_period(season)
+    elif from_ or to:
+        if not (from_ and to):
+            fail("give both --from and --to", 2)
+        try:
+            period = day_period(date.fromisoformat(from_), date.fromisoformat(to))
+        except ValueError as exc:
+            fail(f"--from/--to: {exc} (use YYYY-MM-DD)", 2)
+    store = None
+    if recording is None:
+        store = (cfg.state_dir if cfg is not None else (state_dir or DEFAULT_STATE_DIR)
+                 ) / "hpagent.db"
+    raise typer.Exit(run_report(recording, store, installation, period, as_json, workers))
+
+
 @hil_app.command("heatpump")
 def hil_heatpump(
     port: Annotated[int, typer.Option(help="TCP port to serve Modbus on.")] = 5020,

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from agent.defaults import DEFAULT_STATE_DIR
+from agent.installation import Installation
 from drivers.yamlfile import LocatedError, YamlFileError, load_model, problems_at
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -292,6 +293,9 @@ class Config(_Model):
     log: LogConfig = Field(default_factory=LogConfig)
     devices: tuple[DeviceConfig, ...] = Field(description="The devices to poll.")
     destinations: tuple[Destination, ...] = Field((), description="Where to publish.")
+    installation: Installation = Field(
+        default_factory=Installation, description="What the performance figures must know "
+        "about the installation: meters, boiler, references, advice, guarantee.")
 
     def with_state_dir(self, state_dir: Path | None) -> Config:
         return self if state_dir is None else self.model_copy(update={"state_dir": state_dir})

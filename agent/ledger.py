@@ -59,9 +59,50 @@ class Track:
 
     quantity: str
     kind: str  # "counter", "gauge" or "state"
-    label: str | None = None  # a state quantity whose value labels this quantity's intervals
+    labelled: bool = False  # intervals carry the sample's label (operating mode, running)
     max_rate: float = 0.0  # counters: largest plausible rise per hour, in the quantity's unit
     slack: float = 1.0  # counters: resolution allowance on top of max_rate
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """The label of a sample: ``<mode>|run`` or ``<mode>|idle``.
+
+    The mode is the heat pump's operating mode; "run" means its electrical input was at least
+    ``start_power`` watts (the compressor runs), which is what a running COP counts.
+    """
+
+    mode: str = "hp.mode"
+    power: str = "hp.electric_power"
+    start_power: float = 100.0
+    _made: dict[tuple[Value | None, bool], str] = field(default_factory=dict, compare=False,
+                                                         repr=False)
+
+    def __call__(self, values: Mapping[str, Value]) -> str:
+        power = values.get(self.power)
+        running = isinstance(power, int | float) and power >= self.start_power
+        key = (values.get(self.mode), running)
+        label = self._made.get(key)
+        if label is None:
+            mode = "" if key[0] is None else key[0]
+            label = self._made[key] = f"{mode}|{'run' if running else 'idle'}"
+        return label
+
+
+@dataclass(frozen=True, slots=True)
+class FlowHeat:
+    """Thermal power from the water side, where a device has no heat counter: flow x cp x dT."""
+
+    name: str = "hp.heat_power.flow"
+    supply: str = "hp.supply_temp"
+    ret: str = "hp.return_temp"
+    flow: str = "hp.flow"  # l/min
+
+    def __call__(self, values: Mapping[str, Value]) -> float | None:
+        s, r, f = values.get(self.supply), values.get(self.ret), values.get(self.flow)
+        if s is None or r is None or f is None:
+            return None
+        return f * 69.7666 * (s - r)  # type: ignore[operator]  # l/min / 60 s x 4186 J/(kg K)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +141,47 @@ class _Last:
     label: str
 
 
+class _Series:
+    """One quantity: its latest observation and its open *run*.
+
+    A run sums the intervals that share one label and lie within one hour; it goes into the
+    hour bins when the label or the hour changes. A season has millions of samples but only
+    thousands of runs, so the hot path is a few float additions.
+    """
+
+    __slots__ = ("counter", "gauge", "keys", "labelled", "last", "quantity", "rate", "run_a",
+                 "run_b", "run_end", "run_label", "run_start", "slack", "track")
+
+    def __init__(self, track: Track) -> None:
+        self.track = track
+        self.quantity = track.quantity
+        self.counter = track.kind == "counter"
+        self.gauge = track.kind == "gauge"
+        self.labelled = track.labelled
+        self.rate = track.max_rate / HOUR  # plausible rise per second
+        self.slack = track.slack
+        self.last: _Last | None = None
+        self.keys: dict[str, tuple[Key, Key]] = {}  # label -> its two keys
+        self.run_label: str | None = None
+        self.run_start = 0.0  # the run covers [run_start, run_end) at most: one hour
+        self.run_end = -1.0
+        self.run_a = 0.0  # counters: energy; gauges: value x seconds; states: seconds
+        self.run_b = 0.0  # counters: seconds covered; gauges: seconds held
+
+    def pair(self, label: str) -> tuple[Key, Key]:
+        keys = self.keys.get(label)
+        if keys is None:
+            q = self.quantity
+            if self.counter:
+                keys = ((ENERGY, q, label), (COVERED, q, label))
+            elif self.gauge:
+                keys = ((GAUGE, q, label), (HELD, q, label))
+            else:
+                keys = ((STATE, q, label), (STATE, q, label))
+            self.keys[label] = keys
+        return keys
+
+
 @dataclass(slots=True)
 class _BurnerState:
     t: float
@@ -111,22 +193,41 @@ class Spec:
     tracks: tuple[Track, ...]
     max_gap: float = 900.0
     burner: Burner | None = None
+    labels: Labels = field(default_factory=Labels)
+    flow_heat: FlowHeat | None = None
 
 
 class Ledger:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self.bins: Bins = {}
+        self._bins: Bins = {}
         self.gaps: list[Gap] = []
         self.anomalies: list[Anomaly] = []
         self.first: dict[str, _Last] = {}  # each quantity's first observation (for merging)
-        self.last: dict[str, _Last] = {}  # and its latest
         self.start: float | None = None
         self.end: float | None = None
-        self._keys: dict[Key, Key] = {}
-        self._tracks = {t.quantity: t for t in spec.tracks}
+        tracks = list(spec.tracks)
+        if spec.flow_heat is not None:
+            tracks.append(Track(spec.flow_heat.name, "gauge", labelled=True))
+        self._series = {t.quantity: _Series(t) for t in tracks}
+        self._sampled = [self._series[t.quantity] for t in spec.tracks]
         self._burner_last: _BurnerState | None = None  # flame, CH, DHW, modulation together
         self._burner_first: _BurnerState | None = None
+        self._burner = spec.burner
+        self._burner_fields = _burner_fields(spec.burner) if spec.burner is not None else ()
+        self._labels = spec.labels
+        self._flow_heat = spec.flow_heat
+
+    @property
+    def bins(self) -> Bins:
+        """Figures per hour (Unix time // 3600)."""
+        self._settle()
+        return self._bins
+
+    @property
+    def last(self) -> dict[str, _Last]:
+        """Each quantity's latest observation."""
+        return {q: s.last for q, s in self._series.items() if s.last is not None}
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -136,61 +237,101 @@ class Ledger:
         if self.start is None:
             self.start = t
         self.end = t
-        burner = self.spec.burner
-        for at, quantity, change in events:
-            if quantity in self._tracks:
-                self._observe(self._tracks[quantity], at, change, "")
-            if burner is not None and quantity in _burner_fields(burner):
-                self._burner_observe(at, {quantity: change})
-        for track in self.spec.tracks:
-            value = values.get(track.quantity)
-            if value is None:
-                continue
-            when = measured_at.get(track.quantity, t) if measured_at else t
-            label = "" if track.label is None else str(values.get(track.label, ""))
-            self._observe(track, when, value, label)
+        burner = self._burner
+        if events:
+            for at, quantity, change in events:
+                series = self._series.get(quantity)
+                if series is not None:
+                    self._observe(series, at, change, "")
+                if burner is not None and quantity in self._burner_fields:
+                    self._burner_observe(at, {quantity: change})
+        label = self._labels(values)
+        observe = self._observe
+        get = values.get
+        for series in self._sampled:
+            value = get(series.quantity)
+            if value is not None:
+                when = measured_at.get(series.quantity, t) if measured_at else t
+                observe(series, when, value, label if series.labelled else "")
+        if self._flow_heat is not None:
+            power = self._flow_heat(values)
+            if power is not None:
+                observe(self._series[self._flow_heat.name], t, power, label)
         if burner is not None:
-            present = {q: values[q] for q in _burner_fields(burner) if q in values}
+            present = {q: values[q] for q in self._burner_fields if q in values}
             if present:
                 self._burner_observe(t, present)
 
-    def _observe(self, track: Track, t: float, value: Value, label: str) -> None:
-        q = track.quantity
-        last = self.last.get(q)
+    def _observe(self, series: _Series, t: float, value: Value, label: str) -> None:
+        """The hot path (millions of calls for a season): kept flat on purpose."""
+        last = series.last
         if last is None:
-            self.first[q] = _Last(t, value, label)
-            self.last[q] = _Last(t, value, label)
+            self.first[series.quantity] = _Last(t, value, label)
+            series.last = _Last(t, value, label)
             return
-        if t <= last.t:
+        t0 = last.t
+        if t <= t0:
             return  # the same capture again (a gas meter's hourly value, sent every 10 s)
-        self._interval(track, last, t, value)
+        dt = t - t0
+        if series.counter:
+            c0 = last.value
+            amount = value - c0  # type: ignore[operator]
+            if not 0.0 <= amount <= series.rate * dt + series.slack:
+                amount = self._counter_anomaly(series.track, t, float(c0), float(value), dt)
+            if dt > self.spec.max_gap:
+                if amount:
+                    self.gaps.append(Gap(series.quantity, last.label, t0, t, amount))
+                last.t, last.value, last.label = t, value, label
+                return
+            key = last.label
+        elif dt > self.spec.max_gap:
+            last.t, last.value, last.label = t, value, label
+            return
+        elif series.gauge:
+            amount = last.value * dt  # type: ignore[operator]
+            key = last.label
+        else:
+            amount = dt
+            key = _state(last.value)
+        if key == series.run_label and t <= series.run_end and t0 >= series.run_start:
+            series.run_a += amount
+            series.run_b += dt
+        else:
+            self._close_run(series)
+            if int(t0 // HOUR) == int(-(-t // HOUR)) - 1:  # within one hour: open a run
+                series.run_label = key
+                series.run_start = t0 - t0 % HOUR
+                series.run_end = series.run_start + HOUR
+                series.run_a, series.run_b = amount, dt
+            else:
+                first, second = series.pair(key)
+                self._put(first, t0, t, amount)
+                if first != second:
+                    self._put(second, t0, t, dt)
         last.t, last.value, last.label = t, value, label
 
-    def _interval(self, track: Track, prev: _Last, t: float, value: Value) -> None:
-        """Account for what happened between ``prev`` and the reading (t, value)."""
-        dt = t - prev.t
-        if track.kind == "counter":
-            energy = self._counter_energy(track, prev, t, value)
-            if dt > self.spec.max_gap:
-                if energy:
-                    self.gaps.append(Gap(track.quantity, prev.label, prev.t, t, energy))
-                return
-            self._spread(ENERGY, track.quantity, prev.label, prev.t, t, energy)
-            self._spread(COVERED, track.quantity, "", prev.t, t, dt)
-        elif dt <= self.spec.max_gap:
-            if track.kind == "gauge":
-                v = float(prev.value)
-                self._spread(GAUGE, track.quantity, prev.label, prev.t, t, v * dt)
-                self._spread(HELD, track.quantity, prev.label, prev.t, t, dt)
-            else:
-                self._spread(STATE, track.quantity, _state(prev.value), prev.t, t, dt)
+    def _close_run(self, series: _Series) -> None:
+        if series.run_label is None:
+            return
+        first, second = series.pair(series.run_label)
+        figures = self._bins.setdefault(int(series.run_start // HOUR), {})
+        figures[first] = figures.get(first, 0.0) + series.run_a
+        if first != second:
+            figures[second] = figures.get(second, 0.0) + series.run_b
+        series.run_label = None
+        series.run_a = series.run_b = 0.0
 
-    def _counter_energy(self, track: Track, prev: _Last, t: float, value: Value) -> float:
-        c0, c1 = float(prev.value), float(value)
-        allowed = track.max_rate * (t - prev.t) / HOUR + track.slack
+    def _interval(self, series: _Series, prev: _Last, t: float, value: Value) -> None:
+        """Account for the interval from ``prev`` to (t, value), leaving ``prev`` as it is."""
+        saved = series.last
+        series.last = _Last(prev.t, prev.value, prev.label)
+        self._observe(series, t, value, "")
+        series.last = saved
+
+    def _counter_anomaly(self, track: Track, t: float, c0: float, c1: float, dt: float) -> float:
+        """Energy of an interval whose counter fell or rose too fast; records the anomaly."""
+        allowed = track.max_rate * dt / HOUR + track.slack
         if c1 >= c0:
-            if c1 - c0 <= allowed:
-                return c1 - c0
             self.anomalies.append(Anomaly(t, track.quantity, "jump", c0, c1))
             return 0.0
         if c1 <= allowed:
@@ -199,28 +340,21 @@ class Ledger:
         self.anomalies.append(Anomaly(t, track.quantity, "swap", c0, c1))
         return 0.0
 
-    def _spread(self, kind: str, quantity: str, label: str, t0: float, t1: float,
-                amount: float) -> None:
+    def _put(self, key: Key, t0: float, t1: float, amount: float) -> None:
         """Add ``amount`` over [t0, t1) to the hours it overlaps, in proportion to time."""
-        key = self._key(kind, quantity, label)
         h0 = int(t0 // HOUR)
-        h1 = int(t1 // HOUR) if t1 % HOUR else int(t1 // HOUR) - 1
-        if h0 >= h1 or t1 <= t0:
-            bin_ = self.bins.get(h0)
-            if bin_ is None:
-                bin_ = self.bins[h0] = {}
-            bin_[key] = bin_.get(key, 0.0) + amount
-            return
+        h1 = int(-(-t1 // HOUR)) - 1 if t1 > t0 else h0  # the last hour the interval touches
         span = t1 - t0
         for h in range(h0, h1 + 1):
-            overlap = min(t1, (h + 1) * HOUR) - max(t0, h * HOUR)
+            overlap = min(t1, (h + 1) * HOUR) - max(t0, h * HOUR) if span > 0 else 1.0
             if overlap > 0:
-                bin_ = self.bins.setdefault(h, {})
-                bin_[key] = bin_.get(key, 0.0) + amount * overlap / span
+                figures = self._bins.setdefault(h, {})
+                figures[key] = figures.get(key, 0.0) + (amount * overlap / span if span > 0
+                                                        else amount)
 
-    def _key(self, kind: str, quantity: str, label: str) -> Key:
-        key = (kind, quantity, label)
-        return self._keys.setdefault(key, key)
+    def _settle(self) -> None:
+        for series in self._series.values():
+            self._close_run(series)
 
     # -- the burner -----------------------------------------------------------------------------
 
@@ -250,25 +384,25 @@ class Ledger:
         load = burner.min_power + (1 - burner.min_power) * max(0.0, min(m, 1.0))
         # hot water has priority: a boiler heating its tank is not heating the house
         purpose = "dhw" if state.get(burner.dhw) else "ch" if state.get(burner.ch) else "other"
-        self._spread(LOAD, "boiler", purpose, last.t, t, load * (t - last.t))
+        self._put((LOAD, "boiler", purpose), last.t, t, load * (t - last.t))
 
     # -- combining ------------------------------------------------------------------------------
 
     def merge(self, later: Ledger) -> None:
         """Append a ledger built over the samples that come after this one's."""
         for hour, figures in later.bins.items():
-            mine = self.bins.setdefault(hour, {})
+            mine = self._bins.setdefault(hour, {})
             for key, value in figures.items():
-                k = self._key(*key)
-                mine[k] = mine.get(k, 0.0) + value
+                mine[key] = mine.get(key, 0.0) + value
         for q, first in later.first.items():
-            last = self.last.get(q)
-            if last is None:
+            series = self._series[q]
+            if series.last is None:
                 self.first[q] = _Last(first.t, first.value, first.label)
-            elif first.t > last.t:
-                self._interval(self._tracks[q], last, first.t, first.value)
-        for q, last in later.last.items():
-            self.last[q] = _Last(last.t, last.value, last.label)
+            elif first.t > series.last.t:
+                self._interval(series, series.last, first.t, first.value)
+        for q, theirs in later._series.items():
+            if theirs.last is not None:
+                self._series[q].last = _Last(theirs.last.t, theirs.last.value, theirs.last.label)
         if later._burner_first is not None:
             if self._burner_last is not None and later._burner_first.t > self._burner_last.t:
                 self._burner_interval(self._burner_last, later._burner_first.t)
@@ -277,6 +411,7 @@ class Ledger:
         if later._burner_last is not None:
             self._burner_last = _BurnerState(later._burner_last.t,
                                              dict(later._burner_last.values))
+        self._settle()
         self.gaps += later.gaps
         self.anomalies += later.anomalies
         if self.start is None:

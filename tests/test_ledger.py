@@ -25,7 +25,7 @@ from agent.ledger import (
 )
 from drivers.reading import Value
 
-HEAT = Track("hp.heat_energy", "counter", label="hp.mode", max_rate=20.0)
+HEAT = Track("hp.heat_energy", "counter", labelled=True, max_rate=20.0)
 GAS = Track("gas.volume", "counter", max_rate=10.0, slack=0.01)
 OUT = Track("hp.outdoor_temp", "gauge")
 MODE = Track("hp.mode", "state")
@@ -45,18 +45,18 @@ def feed(samples: Sequence[Sample], spec: Spec = SPEC) -> Ledger:
 def test_counter_difference_spread_over_hours() -> None:
     ledger = feed([(T0 + 3000, {"hp.heat_energy": 10.0}, {}),
                    (T0 + 3900, {"hp.heat_energy": 13.0}, {})])  # 600 s in hour 0, 300 s in 1
-    h = int(T0 // 3600)
-    assert ledger.bins[h][(ENERGY, "hp.heat_energy", "")] == pytest.approx(2.0)
-    assert ledger.bins[h + 1][(ENERGY, "hp.heat_energy", "")] == pytest.approx(1.0)
-    assert ledger.bins[h][(COVERED, "hp.heat_energy", "")] == pytest.approx(600)
+    first, second = (T0, T0 + 3600), (T0 + 3600, T0 + 7200)
+    assert ledger.total(ENERGY, "hp.heat_energy", None, *first) == pytest.approx(2.0)
+    assert ledger.total(ENERGY, "hp.heat_energy", None, *second) == pytest.approx(1.0)
+    assert ledger.total(COVERED, "hp.heat_energy", None, *first) == pytest.approx(600)
 
 
 def test_interval_takes_the_label_of_the_sample_that_started_it() -> None:
     ledger = feed([(T0, {"hp.heat_energy": 10.0, "hp.mode": "heating"}, {}),
                    (T0 + 60, {"hp.heat_energy": 10.5, "hp.mode": "dhw"}, {}),
                    (T0 + 120, {"hp.heat_energy": 11.5, "hp.mode": "dhw"}, {})])
-    assert ledger.total(ENERGY, "hp.heat_energy", "heating") == pytest.approx(0.5)
-    assert ledger.total(ENERGY, "hp.heat_energy", "dhw") == pytest.approx(1.0)
+    assert ledger.total(ENERGY, "hp.heat_energy", "heating|idle") == pytest.approx(0.5)
+    assert ledger.total(ENERGY, "hp.heat_energy", "dhw|idle") == pytest.approx(1.0)
     assert ledger.total(STATE, "hp.mode", "heating") == pytest.approx(60)
 
 

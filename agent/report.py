@@ -1,0 +1,231 @@
+"""``hpagent report``: a period's performance from the store or a recording, as a table and chart.
+
+Building the ledger is the expensive part (a year of 10-second samples is over three million
+lines); a recording is cut into byte ranges that worker processes read at once, and their
+ledgers are merged in time order, which gives exactly the ledger of a single pass.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agent import recording
+from agent.installation import Installation
+from agent.ledger import Ledger, Spec
+from agent.metrics import Period
+from agent.store import Store
+
+
+def _ledger_of_range(path: Path, start: int, end: int, spec: Spec) -> Ledger:
+    ledger = Ledger(spec)
+    add = ledger.add
+    for t, q, at, e in recording.read_raw(path, start, end):
+        add(t, q, at, e or ())
+    return ledger
+
+
+def ledger_from_recording(path: Path, spec: Spec, workers: int | None = None) -> Ledger:
+    """The ledger of a whole recording, built by ``workers`` processes (default: all CPUs)."""
+    workers = workers or os.cpu_count() or 1
+    size = path.stat().st_size
+    parts = recording.ranges(path, workers if size > 4 << 20 else 1)
+    if len(parts) == 1:
+        return _ledger_of_range(path, 0, size, spec)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+        pieces = list(pool.map(_ledger_of_range, [path] * len(parts), [a for a, _ in parts],
+                               [b for _, b in parts], [spec] * len(parts)))
+    ledger = pieces[0]
+    for piece in pieces[1:]:
+        ledger.merge(piece)
+    return ledger
+
+
+def ledger_from_store(store: Store, spec: Spec, period: Period | None) -> Ledger:
+    """The ledger of the stored samples in ``period``; samples taken before the clock was
+    synchronised are left out (their times are not known), their counters' energy is not: it
+    shows in the next synchronised reading."""
+    ledger = Ledger(spec)
+    for t, q, at, events in _stored(store, period):
+        ledger.add(t, q, at, events)
+    return ledger
+
+
+def _stored(store: Store, period: Period | None
+            ) -> Iterator[tuple[float, dict[str, Any], dict[str, float], list[Any]]]:
+    times = recording.TimeParser()
+    where, args = "clock = 'synced'", ()
+    if period is not None:
+        where += " AND t >= ? AND t < ?"
+        args = (period.start, period.end)  # type: ignore[assignment]
+    cursor = store.db.execute(f"SELECT t, q, at, events FROM samples WHERE {where} ORDER BY t",  # noqa: S608
+                              args)
+    while rows := cursor.fetchmany(4096):
+        for t, q, at, events in rows:
+            yield (t, orjson.loads(q),
+                   {k: times(v) for k, v in orjson.loads(at).items()} if at else {},
+                   [(times(e[0]), e[1], e[2]) for e in orjson.loads(events)] if events else [])
+
+
+def store_span(store: Store) -> Period | None:
+    row = store.db.execute("SELECT min(t), max(t) FROM samples WHERE clock = 'synced'").fetchone()
+    if row is None or row[0] is None:
+        return None
+    from agent.metrics import span
+
+    return span([row[0], row[1]])
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}".replace(",", " ")
+    return str(value)
+
+
+def render(r: dict[str, Any]) -> str:
+    p = r["period"]
+    lines = [f"hpagent report  {p['from']} .. {p['to']}  ({p['days']:g} days"
+             f"{', seasonal' if p['seasonal'] else ''})", ""]
+    rows = [
+        ("Heat pump heat", _fmt(r["heat_kwh"], "kWh")),
+        ("Heat pump electricity", _fmt(r["electricity_kwh"], "kWh")),
+        (r["spf_label"], _fmt(r["spf"], digits=2)),
+        ("Running COP (compressor on)", _fmt(r["running_cop"], digits=2)),
+        ("Heat coverage, space heating", _pct(r["heat_coverage"]["space_heating"])),
+        ("Heat coverage, hot water", _pct(r["heat_coverage"]["hot_water"])),
+        ("Gas used", f"{_fmt(r['gas_m3'], 'm³')}  ({_fmt(r['gas_kwh'], 'kWh')}, "
+                     f"{r['calorific_value']['basis']} {r['calorific_value']['mj_m3']} MJ/m³)"),
+        ("  space heating / hot water / other", " / ".join(
+            _fmt(r["gas_split_m3"].get(k), "m³") for k in ("ch", "dhw", "other"))),
+        ("Reference boiler would have used", _fmt(r["reference_gas_m3"], "m³")),
+        ("Gas saved", f"{_fmt(r['gas_saving_m3'], 'm³')}  (net "
+                      f"{_fmt(r['savings']['eur'], 'EUR', 2)}, "
+                      f"{_fmt(r['savings']['kg_co2'], 'kg CO2')})"),
+        ("Weighted degree days", _fmt(r["degree_days"])),
+    ]
+    width = max(len(a) for a, _ in rows)
+    lines += [f"  {a:<{width}}  {b}" for a, b in rows]
+    lines += ["", "  by mode        heat kWh   electricity kWh   hours"]
+    for mode, m in r["by_mode"].items():
+        if m["hours"] or m["heat_kwh"] or m["electricity_kwh"]:
+            lines.append(f"  {mode:<12} {_fmt(m['heat_kwh']):>10} {_fmt(m['electricity_kwh']):>17}"
+                         f" {_fmt(m['hours']):>7}")
+    lines += ["", "  data coverage: " + ", ".join(f"{q} {_pct(v)}"
+                                                   for q, v in r["data_coverage"].items())]
+    for check in r["heat_cross_checks"]:
+        lines.append(f"  heat cross-check: {check['against']}: {_fmt(check['kwh'], 'kWh')} "
+                     f"({_pct(check['difference'], signed=True)} against {check['reference']})")
+    if r["anomalies"]:
+        lines.append(f"  counter anomalies: {len(r['anomalies'])} (see --json)")
+    if r["gaps"]:
+        lines.append(f"  gaps longer than the limit: {len(r['gaps'])}, their energy is in the "
+                     "totals, not in the hours")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    lines += ["", *_advice_lines(r), "", chart(r["daily"])]
+    return "\n".join(lines)
+
+
+def _pct(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x * 100:+.1f} %" if signed else f"{x * 100:.1f} %"
+
+
+def _advice_lines(r: dict[str, Any]) -> list[str]:
+    a, g = r["advice"], r["guarantee"]
+    out = []
+    if "scop" in a:
+        out.append(f"  advice: SCOP {a['scop']['advised']:g}, "
+                   f"measured {_fmt(a['scop']['measured'], digits=2)}")
+    if "heat_coverage" in a:
+        out.append(f"  advice: heat coverage {_pct(a['heat_coverage']['advised'])}, "
+                   f"measured {_pct(a['heat_coverage']['measured'])}")
+    if "annual_gas_m3" in a:
+        out.append(f"  advice: {a['annual_gas_m3']['advised']:g} m³ gas a normal year, "
+                   f"measured {_fmt(a['annual_gas_m3']['normal_year'], 'm³')} "
+                   f"(scaled to {a['reference_degree_days']:g} degree days)")
+    out.append(f"  guarantee: {g['verdict']}")
+    for c in g["checks"]:
+        out.append(f"    {c['check']}: required {c['required']}, measured {c['measured']}")
+    out += [f"    not decidable: {why}" for why in g["why_not_decidable"]]
+    return out
+
+
+def chart(days: list[dict[str, Any]], width: int = 60, height: int = 14) -> str:
+    """Daily COP against daily mean outdoor temperature, as a terminal scatter plot."""
+    points = [(d["outdoor_mean"], d["cop"]) for d in days
+              if d["outdoor_mean"] is not None and d["cop"] is not None]
+    if len(points) < 2:
+        return "  (not enough days with COP and outdoor temperature for a chart)"
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(0.0, *ys), max(ys)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    grid = [[" "] * width for _ in range(height)]
+    for x, y in points:
+        col = round((x - x0) / (x1 - x0) * (width - 1))
+        row = height - 1 - round((y - y0) / (y1 - y0) * (height - 1))
+        grid[row][col] = "o" if grid[row][col] == " " else "O"
+    lines = ["  daily COP against daily mean outdoor temperature"]
+    for i, row in enumerate(grid):
+        label = y1 - (y1 - y0) * i / (height - 1)
+        lines.append(f"  {label:5.1f} |{''.join(row)}")
+    lines.append("        +" + "-" * width)
+    lines.append(f"        {x0:<6.1f}{'outdoor °C':^{width - 12}}{x1:>6.1f}")
+    return "\n".join(lines)
+
+
+
+def run(recording_file: Path | None, store_path: Path | None, installation: Installation,
+        period: Period | None, as_json: bool, workers: int | None) -> int:
+    """The ``hpagent report`` command; returns the exit code."""
+    import json
+    import sys
+
+    from agent.metrics import compute, span, spec_for
+
+    spec = spec_for(installation)
+    if recording_file is not None:
+        if not recording_file.is_file():
+            print(f"hpagent: recording {recording_file} does not exist", file=sys.stderr)
+            return 1
+        if sys.stderr.isatty():
+            mb = recording_file.stat().st_size / 1e6
+            print(f"reading {recording_file} ({mb:,.0f} MB) ...", file=sys.stderr, flush=True)
+        try:
+            ledger = ledger_from_recording(recording_file, spec, workers)
+        except recording.RecordingError as exc:
+            print(f"hpagent: {exc}", file=sys.stderr)
+            return 1
+        if period is None and ledger.start is not None and ledger.end is not None:
+            period = span([ledger.start, ledger.end])
+    else:
+        assert store_path is not None
+        if not store_path.is_file():
+            print(f"hpagent: no database at {store_path} (give --state-dir or --recording)",
+                  file=sys.stderr)
+            return 1
+        store = Store(store_path)
+        try:
+            period = period or store_span(store)
+            ledger = ledger_from_store(store, spec, period)
+        finally:
+            store.close()
+    if period is None:
+        print("hpagent: no samples to report on", file=sys.stderr)
+        return 1
+    result = compute(ledger, installation, period)
+    print(json.dumps(result, indent=2, ensure_ascii=False) if as_json else render(result))
+    return 0
