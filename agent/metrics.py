@@ -461,6 +461,7 @@ def day_period(first: date, last: date) -> Period:
 
 
 def span(records: Iterable[float]) -> Period:
-    """The whole hours around a set of times."""
+    """The whole hours around a set of times (at least one hour)."""
     times = list(records)
-    return Period(math.floor(min(times) / HOUR) * HOUR, math.ceil(max(times) / HOUR + 1e-9) * HOUR)
+    start = math.floor(min(times) / HOUR) * HOUR
+    return Period(start, max(math.ceil(max(times) / HOUR) * HOUR, start + HOUR))
