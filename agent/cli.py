@@ -260,6 +260,23 @@ def _parity(value: str) -> Literal["N", "E", "O"]:
 
 
 @app.command()
+def record(
+    file: Annotated[Path, typer.Argument(help="Recording to write (appended to).")],
+    seconds: Annotated[float, typer.Option(help="How long to record.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Write the configured devices' samples to a recording (JSON Lines) for a while."""
+    import asyncio
+
+    from agent import logs
+    from agent.recorder import record as run_record
+
+    cfg = _load_config(config, None)
+    logs.configure(cfg.log.level, cfg.log.format)
+    raise typer.Exit(asyncio.run(run_record(cfg, file, seconds)))
+
+
+@app.command()
 def report(
     recording: Annotated[Path | None, typer.Option(help="A recording instead of the store.")
                          ] = None,

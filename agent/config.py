@@ -263,7 +263,9 @@ class Destination(_Model):
     protocol: Literal["auto", "5", "3.1.1"] = Field(
         "auto", description="MQTT version; 'auto' tries 5 and falls back to 3.1.1.")
     topic_prefix: str = Field("hpagent/v1", description="Topics are <prefix>/<device_id>/<stream>.")
-    streams: tuple[Literal["samples"], ...] = Field(("samples",), description="Streams to send.")
+    streams: tuple[Literal["samples", "hourly", "daily"], ...] = Field(
+        ("samples",), description="Streams to send: every sample, the ledger's hourly figures, "
+        "the daily performance summary.")
     max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged messages at most.")
     connect_timeout: Duration = Field(10.0, description="How long to wait for the broker to "
                                       "accept a connection (CONNACK).")

@@ -1,4 +1,4 @@
-"""The daemon: wires devices, sampler, store, signer, outbox and publishers, and stops cleanly.
+"""The daemon: wires devices, sampler, store, ledger, signer, outbox and publishers.
 
 ``Agent`` is what ``hpagent run`` runs and what the demo and the tests start in-process. It
 keeps running through device and broker faults; on stop it finishes the poll in progress, gives
@@ -17,14 +17,16 @@ from agent import systemd
 from agent.clock import SystemClock
 from agent.config import Config, Destination
 from agent.devices import build_schedules
-from agent.ingest import Ingest, Route, sample_topic
+from agent.ingest import Ingest, Route
 from agent.jws import Signer
 from agent.keys import load_private_key
+from agent.ledger_service import LedgerService
 from agent.messages import topic
 from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.sampler import Clock, Sampler, Schedule
+from agent.sample import Sample
 from agent.store import Store
 
 log = structlog.get_logger("hpagent.daemon")
@@ -59,12 +61,18 @@ class Agent:
                       MqttConnection(broker_settings(d, config.device_id), Callbacks()),
                       d.max_inflight, d.retry_refused)
             for d in config.destinations]
-        routes = [Route(d.name, sample_topic(d.topic_prefix, config.device_id), p.offer)
+        routes = [Route(d.name, stream, topic(d.topic_prefix, config.device_id, stream), p.offer)
                   for d, p in zip(config.destinations, self.publishers, strict=True)
-                  if "samples" in d.streams]
+                  for stream in d.streams]
         self.ingest = Ingest(self.store, self.outbox, self.signer, config.device_id, routes)
+        self.ledger = LedgerService(self.store, self.ingest, config.installation)
         self.sampler = Sampler(schedules if schedules is not None else build_schedules(config),
-                               clock or SystemClock(), self.ingest.commit)
+                               clock or SystemClock(), self.deliver)
+
+    def deliver(self, sample: Sample) -> None:
+        """A poll's sample: stored and queued, then into the live ledger."""
+        if self.ingest.commit(sample):
+            self.ledger.add(sample)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down in order."""

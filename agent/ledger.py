@@ -62,6 +62,7 @@ class Track:
     labelled: bool = False  # intervals carry the sample's label (operating mode, running)
     max_rate: float = 0.0  # counters: largest plausible rise per hour, in the quantity's unit
     slack: float = 1.0  # counters: resolution allowance on top of max_rate
+    max_gap: float | None = None  # instead of the ledger's, e.g. for an hourly gas meter
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +150,12 @@ class _Series:
     thousands of runs, so the hot path is a few float additions.
     """
 
-    __slots__ = ("counter", "gauge", "keys", "labelled", "last", "quantity", "rate", "run_a",
-                 "run_b", "run_end", "run_label", "run_start", "slack", "track")
+    __slots__ = ("counter", "gauge", "keys", "labelled", "last", "max_gap", "quantity", "rate",
+                 "run_a", "run_b", "run_end", "run_label", "run_start", "slack", "track")
 
-    def __init__(self, track: Track) -> None:
+    def __init__(self, track: Track, max_gap: float) -> None:
         self.track = track
+        self.max_gap = track.max_gap if track.max_gap is not None else max_gap
         self.quantity = track.quantity
         self.counter = track.kind == "counter"
         self.gauge = track.kind == "gauge"
@@ -209,7 +211,7 @@ class Ledger:
         tracks = list(spec.tracks)
         if spec.flow_heat is not None:
             tracks.append(Track(spec.flow_heat.name, "gauge", labelled=True))
-        self._series = {t.quantity: _Series(t) for t in tracks}
+        self._series = {t.quantity: _Series(t, spec.max_gap) for t in tracks}
         self._sampled = [self._series[t.quantity] for t in spec.tracks]
         self._burner_last: _BurnerState | None = None  # flame, CH, DHW, modulation together
         self._burner_first: _BurnerState | None = None
@@ -278,13 +280,13 @@ class Ledger:
             amount = value - c0  # type: ignore[operator]
             if not 0.0 <= amount <= series.rate * dt + series.slack:
                 amount = self._counter_anomaly(series.track, t, float(c0), float(value), dt)
-            if dt > self.spec.max_gap:
+            if dt > series.max_gap:
                 if amount:
                     self.gaps.append(Gap(series.quantity, last.label, t0, t, amount))
                 last.t, last.value, last.label = t, value, label
                 return
             key = last.label
-        elif dt > self.spec.max_gap:
+        elif dt > series.max_gap:
             last.t, last.value, last.label = t, value, label
             return
         elif series.gauge:

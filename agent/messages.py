@@ -24,14 +24,17 @@ class ChainState:
     hash: str | None = None
 
 
-def sample_payload(device_id: str, stream: str, seq: int, prev: str | None,
-                   sample: Sample) -> bytes:
+def payload(device_id: str, stream: str, seq: int, prev: str | None,
+            content: dict[str, Any]) -> bytes:
+    """The signed JSON: the chain header, then the stream's own content."""
+    body: dict[str, Any] = {"v": FORMAT_VERSION, "device_id": device_id, "stream": stream,
+                            "seq": seq, "prev": prev, **content}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sample_content(sample: Sample) -> dict[str, Any]:
+    """What a ``samples`` message says about one sample."""
     body: dict[str, Any] = {
-        "v": FORMAT_VERSION,
-        "device_id": device_id,
-        "stream": stream,
-        "seq": seq,
-        "prev": prev,
         "ts": rfc3339(sample.t),
         "clock": sample.clock.value,
         "source": sample.source,
@@ -48,7 +51,7 @@ def sample_payload(device_id: str, stream: str, seq: int, prev: str | None,
         body["measured_at"] = measured
     if sample.events:
         body["events"] = sample.timeline
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return body
 
 
 def topic(prefix: str, device_id: str, stream: str) -> str:

@@ -65,7 +65,8 @@ def spec_for(inst: Installation) -> Spec:
         add(Track(hp.compare_heat_with, "counter", labelled=True, max_rate=60.0, slack=1.0))
     if boiler is not None and boiler.heat is not None:
         add(Track(boiler.heat, "counter", max_rate=60.0, slack=1.0))
-    add(Track("gas.volume", "counter", max_rate=10.0, slack=0.01))
+    # DSMR 4 and older meters capture gas hourly: their intervals are an hour long
+    add(Track("gas.volume", "counter", max_rate=10.0, slack=0.01, max_gap=2 * HOUR + 60))
     add(Track("grid.import_energy", "counter", max_rate=60.0, slack=1.0))
     add(Track("grid.export_energy", "counter", max_rate=60.0, slack=1.0))
     add(Track("hp.heat_power", "gauge", labelled=True))  # defrost heat: the counter skips it

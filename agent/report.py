@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from agent import recording
 from agent.installation import Installation
@@ -48,34 +45,8 @@ def ledger_from_recording(path: Path, spec: Spec, workers: int | None = None) ->
     return ledger
 
 
-def ledger_from_store(store: Store, spec: Spec, period: Period | None) -> Ledger:
-    """The ledger of the stored samples in ``period``; samples taken before the clock was
-    synchronised are left out (their times are not known), their counters' energy is not: it
-    shows in the next synchronised reading."""
-    ledger = Ledger(spec)
-    for t, q, at, events in _stored(store, period):
-        ledger.add(t, q, at, events)
-    return ledger
-
-
-def _stored(store: Store, period: Period | None
-            ) -> Iterator[tuple[float, dict[str, Any], dict[str, float], list[Any]]]:
-    times = recording.TimeParser()
-    where, args = "clock = 'synced'", ()
-    if period is not None:
-        where += " AND t >= ? AND t < ?"
-        args = (period.start, period.end)  # type: ignore[assignment]
-    cursor = store.db.execute(f"SELECT t, q, at, events FROM samples WHERE {where} ORDER BY t",  # noqa: S608
-                              args)
-    while rows := cursor.fetchmany(4096):
-        for t, q, at, events in rows:
-            yield (t, orjson.loads(q),
-                   {k: times(v) for k, v in orjson.loads(at).items()} if at else {},
-                   [(times(e[0]), e[1], e[2]) for e in orjson.loads(events)] if events else [])
-
-
 def store_span(store: Store) -> Period | None:
-    row = store.db.execute("SELECT min(t), max(t) FROM samples WHERE clock = 'synced'").fetchone()
+    row = store.db.execute("SELECT min(t), max(t) FROM samples").fetchone()
     if row is None or row[0] is None:
         return None
     from agent.metrics import span
@@ -217,6 +188,8 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
             print(f"hpagent: no database at {store_path} (give --state-dir or --recording)",
                   file=sys.stderr)
             return 1
+        from agent.ledger_service import ledger_from_store
+
         store = Store(store_path)
         try:
             period = period or store_span(store)

@@ -18,9 +18,7 @@ from typing import Any, Final
 from agent.sample import ClockState, Sample
 from drivers.reading import Value
 
-SCHEMA_VERSION: Final = 1
-
-_SCHEMA: Final = """
+_SCHEMA_1: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids order samples for good
@@ -50,6 +48,29 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_destination ON outbox (destination, id);
 """
+
+# The ledger's closed hours: what hourly and daily figures and store reports are made of
+_SCHEMA_2: Final = """
+CREATE TABLE IF NOT EXISTS ledger_hours (
+    hour INTEGER NOT NULL,         -- Unix time // 3600
+    kind TEXT NOT NULL,            -- agent.ledger: E energy, C covered, G gauge, H held, ...
+    quantity TEXT NOT NULL,
+    label TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (hour, kind, quantity, label)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_gaps (
+    quantity TEXT NOT NULL, label TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+    energy REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_anomalies (
+    t REAL NOT NULL, quantity TEXT NOT NULL, kind TEXT NOT NULL, before REAL NOT NULL,
+    after REAL NOT NULL
+);
+"""
+
+MIGRATIONS: Final = (_SCHEMA_1, _SCHEMA_2)  # MIGRATIONS[n] takes schema n to n + 1
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 class StoreError(Exception):
@@ -96,8 +117,8 @@ class Store:
             raise StoreError(f"{self.path} has schema {version}; this hpagent knows up to "
                              f"{SCHEMA_VERSION}: upgrade hpagent, do not downgrade")
         with self.transaction():
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
@@ -135,6 +156,14 @@ class Store:
         return [StoredSample(r[0], r[1], r[2], ClockState(r[3]), json.loads(r[4]),
                              json.loads(r[5]) if r[5] else {}, json.loads(r[6]) if r[6] else {},
                              json.loads(r[7]) if r[7] else []) for r in rows]
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Inside the caller's transaction."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def sample_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM samples").fetchone()[0])

@@ -27,8 +27,8 @@ def sample(t: float, supply: float = 35.0) -> Sample:
 
 def open_ingest(path: Path, offered: list[Pending]) -> tuple[Store, Ingest]:
     store = Store(path)
-    routes = [Route("installer", "hpagent/v1/gw/samples", offered.append),
-              Route("resident", "hpagent/v1/gw/samples", offered.append)]
+    routes = [Route("installer", "samples", "hpagent/v1/gw/samples", offered.append),
+              Route("resident", "samples", "hpagent/v1/gw/samples", offered.append)]
     return store, Ingest(store, Outbox(store), Signer(KEY), "gw", routes)
 
 

@@ -1,0 +1,219 @@
+"""The live ledger: every sample into the ledger; hours closed, stored and published.
+
+An hour is closed once no reading can still fall into it: when the newest sample is past the
+hour's end by the longest interval the ledger places in time, plus five minutes. Its figures
+go into ``ledger_hours`` and out on the ``hourly`` stream in one transaction; when the last hour
+of a local day closes, the day's performance goes out on the ``daily`` stream. Closed hours
+never change; the hours still open are rebuilt from the stored samples after a restart, so the
+ledger survives one. The report reads closed hours from the table and only the open tail from
+the samples, which keeps a season's report fast on the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+
+from agent.ingest import Ingest
+from agent.installation import Installation
+from agent.ledger import (
+    COVERED,
+    ENERGY,
+    GAUGE,
+    HELD,
+    HOUR,
+    LOAD,
+    STATE,
+    Anomaly,
+    Gap,
+    Ledger,
+    Spec,
+)
+from agent.metrics import LOCAL, Period, compute, spec_for
+from agent.recording import TimeParser
+from agent.sample import Sample, rfc3339
+from agent.store import Store
+
+log = structlog.get_logger("hpagent.ledger")
+
+UNTIL = "ledger_until"  # meta key: the first hour not yet closed
+
+
+def _margin(spec: Spec) -> float:
+    gaps = [t.max_gap for t in spec.tracks if t.max_gap is not None]
+    return max([spec.max_gap, *gaps]) + 300.0
+
+
+class LedgerService:
+    def __init__(self, store: Store, ingest: Ingest, installation: Installation) -> None:
+        self.store = store
+        self.ingest = ingest
+        self.installation = installation
+        self.spec = spec_for(installation)
+        self.grace = _margin(self.spec)
+        until = store.meta(UNTIL)
+        self.until = int(until) if until is not None else None
+        self.ledger = Ledger(self.spec)
+        self.closed = 0
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Feed the samples that the open hours (and their first intervals) come from."""
+        start = -1.0 if self.until is None else self.until * HOUR - self.grace
+        fed = 0
+        for t, q, at, events in stored_samples(self.store, start):
+            self.ledger.add(t, q, at, events)
+            fed += 1
+        if fed:
+            self._drop_closed()
+            log.info("ledger.rebuilt", samples=fed, open_from=_hour_iso(self.until))
+
+    def _drop_closed(self) -> None:
+        """Forget what belongs to hours already closed (it is in the table)."""
+        if self.until is None:
+            return
+        for hour in [h for h in self.ledger.bins if h < self.until]:
+            del self.ledger.bins[hour]
+        edge = self.until * HOUR
+        self.ledger.gaps = [g for g in self.ledger.gaps if g.end >= edge]
+        self.ledger.anomalies = [a for a in self.ledger.anomalies if a.t >= edge]
+
+    def add(self, sample: Sample) -> None:
+        """A sample the store has committed; closes the hours it puts out of reach."""
+        self.ledger.add(sample.t, sample.values,
+                        {r.quantity: r.measured_at.timestamp() for r in sample.readings
+                         if r.measured_at is not None and r.good},
+                        tuple((e.at.timestamp(), e.quantity, e.value) for e in sample.events))
+        self.close_until(int((sample.t - self.grace) // HOUR))
+
+    def close_until(self, hour: int) -> None:
+        """Close every hour with figures before ``hour``, oldest first."""
+        bins = self.ledger.bins
+        for h in sorted(h for h in bins if h < hour):
+            if not self._close(h, bins[h]):
+                return  # the disk refused: the hour stays open and is tried again
+            del bins[h]
+
+    def _close(self, hour: int, figures: dict[tuple[str, str, str], float]) -> bool:
+        """One transaction: the hour's rows, the gaps and anomalies up to its end, the marker."""
+        edge = (hour + 1) * HOUR
+        gaps = [g for g in self.ledger.gaps if g.end < edge]
+        anomalies = [a for a in self.ledger.anomalies if a.t < edge]
+
+        def write() -> None:
+            self.store.db.executemany(
+                "INSERT OR REPLACE INTO ledger_hours VALUES (?, ?, ?, ?, ?)",
+                [(hour, k, q, label, v) for (k, q, label), v in figures.items()])
+            _write_gaps(self.store, gaps, anomalies)
+            self.store.set_meta(UNTIL, str(hour + 1))
+
+        if not self.ingest.publish("hourly", hourly_content(hour, figures), write):
+            return False
+        self.until = hour + 1
+        self.ledger.gaps = [g for g in self.ledger.gaps if g.end >= edge]
+        self.ledger.anomalies = [a for a in self.ledger.anomalies if a.t >= edge]
+        self.closed += 1
+        end = datetime.fromtimestamp(edge, UTC).astimezone(LOCAL)
+        if end.hour == 0 and end.minute == 0:  # the last hour of a local day
+            self._daily((end - timedelta(days=1)).date())
+        return True
+
+    def _daily(self, day: date) -> None:
+        start = datetime(day.year, day.month, day.day, tzinfo=LOCAL)
+        period = Period(start.timestamp(), (start + timedelta(days=1)).timestamp())
+        figures = compute(closed_ledger(self.store, self.spec, period), self.installation,
+                          period)
+        self.ingest.publish("daily", daily_content(day.isoformat(), figures), lambda: None)
+
+
+def _write_gaps(store: Store, gaps: list[Gap], anomalies: list[Anomaly]) -> None:
+    store.db.executemany("INSERT INTO ledger_gaps VALUES (?, ?, ?, ?, ?)",
+                         [(g.quantity, g.label, g.start, g.end, g.energy) for g in gaps])
+    store.db.executemany("INSERT INTO ledger_anomalies VALUES (?, ?, ?, ?, ?)",
+                         [(a.t, a.quantity, a.kind, a.before, a.after) for a in anomalies])
+
+
+def _hour_iso(hour: int | None) -> str | None:
+    return None if hour is None else rfc3339(hour * HOUR)
+
+
+def hourly_content(hour: int, figures: dict[tuple[str, str, str], float]) -> dict[str, Any]:
+    """An hour's figures, as the ``hourly`` stream carries them."""
+    names = {ENERGY: "energy", COVERED: "covered_s", GAUGE: "gauge_x_s", HELD: "held_s",
+             STATE: "state_s", LOAD: "burner_load_s"}
+    out: dict[str, Any] = {"hour": rfc3339(hour * HOUR)}
+    for (kind, quantity, label), value in sorted(figures.items()):
+        section = out.setdefault(names.get(kind, kind), {})
+        section.setdefault(quantity, {})[label or "-"] = round(value, 6)
+    return out
+
+
+DAILY_KEYS = ("heat_kwh", "electricity_kwh", "spf", "running_cop", "by_mode", "heat_coverage",
+              "gas_m3", "gas_split_m3", "boiler_heat_kwh", "reference_gas_m3", "gas_saving_m3",
+              "degree_days", "data_coverage", "boundary")
+
+
+def daily_content(day: str, figures: dict[str, Any]) -> dict[str, Any]:
+    out = {"day": day, **{k: figures[k] for k in DAILY_KEYS}}
+    if figures["daily"]:
+        out["outdoor_mean"] = figures["daily"][0]["outdoor_mean"]
+    return out
+
+
+def stored_samples(store: Store, start: float, end: float | None = None
+                   ) -> Iterator[tuple[float, dict[str, Any], dict[str, float],
+                                       list[tuple[float, str, Any]]]]:
+    """Samples from the store in time order, as the ledger takes them."""
+    times = TimeParser()
+    cursor = store.db.execute("SELECT t, q, at, events FROM samples WHERE t >= ? AND t < ? "
+                              "ORDER BY t", (start, end if end is not None else 1e18))
+    while rows := cursor.fetchmany(4096):
+        for t, q, at, events in rows:
+            yield (t, orjson.loads(q),
+                   {k: times(v) for k, v in orjson.loads(at).items()} if at else {},
+                   [(times(e[0]), e[1], e[2]) for e in orjson.loads(events)] if events else [])
+
+
+def ledger_from_store(store: Store, spec: Spec, period: Period | None) -> Ledger:
+    """Closed hours from the table, the open ones rebuilt from the samples after them."""
+    ledger = closed_ledger(store, spec, period)
+    until_text = store.meta(UNTIL)
+    until = int(until_text) if until_text is not None else None
+    start = -1.0 if until is None else until * HOUR - _margin(spec)
+    if period is not None:
+        start = max(start, period.start - _margin(spec))
+    tail = Ledger(spec)
+    for t, q, at, events in stored_samples(store, start, None if period is None else period.end):
+        tail.add(t, q, at, events)
+    edge = -1.0 if until is None else until * HOUR
+    for hour, figures in tail.bins.items():
+        if hour * HOUR >= edge:
+            ledger.bins[hour] = figures
+    ledger.gaps += [g for g in tail.gaps if g.end >= edge]
+    ledger.anomalies += [a for a in tail.anomalies if a.t >= edge]
+    ledger.start = tail.start if tail.start is not None else ledger.start
+    ledger.end = tail.end
+    return ledger
+
+
+def closed_ledger(store: Store, spec: Spec, period: Period | None) -> Ledger:
+    """A ledger of the closed hours in ``period`` (all, if None), read from the table."""
+    ledger = Ledger(spec)
+    h0 = -1 if period is None else int(period.start // HOUR)
+    h1 = 2**62 if period is None else int(-(-period.end // HOUR))
+    for hour, kind, quantity, label, value in store.db.execute(
+            "SELECT hour, kind, quantity, label, value FROM ledger_hours "
+            "WHERE hour >= ? AND hour < ?", (h0, h1)):
+        ledger.bins.setdefault(hour, {})[(kind, quantity, label)] = value
+    lo, hi = h0 * HOUR, h1 * HOUR
+    ledger.gaps = [Gap(*row) for row in store.db.execute(
+        "SELECT quantity, label, start, end, energy FROM ledger_gaps "
+        "WHERE end > ? AND start < ?", (lo, hi))]
+    ledger.anomalies = [Anomaly(*row) for row in store.db.execute(
+        "SELECT t, quantity, kind, before, after FROM ledger_anomalies WHERE t >= ? AND t < ?",
+        (lo, hi))]
+    return ledger
