@@ -25,8 +25,8 @@ from agent.messages import topic
 from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.sampler import Clock, Sampler, Schedule
 from agent.sample import Sample
+from agent.sampler import Clock, Sampler, Schedule
 from agent.store import Store
 
 log = structlog.get_logger("hpagent.daemon")

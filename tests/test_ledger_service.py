@@ -4,7 +4,9 @@ stream; a restart loses nothing and repeats nothing; the store's report equals o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -38,7 +40,7 @@ def samples(n: int, start: float = T0) -> list[Sample]:
 
 
 class Rig:
-    def __init__(self, path: Path, sent: list[tuple[str, dict[str, object]]]) -> None:
+    def __init__(self, path: Path, sent: list[tuple[str, dict[str, Any]]]) -> None:
         self.store = Store(path)
         routes = [Route("x", stream, f"t/{stream}", self._offer(stream))
                   for stream in ("hourly", "daily")]
@@ -46,7 +48,7 @@ class Rig:
         self.service = LedgerService(self.store, self.ingest, Installation())
         self.sent = sent
 
-    def _offer(self, stream: str):  # type: ignore[no-untyped-def]
+    def _offer(self, stream: str) -> Callable[[Pending], None]:
         def offer(message: Pending) -> None:
             self.sent.append((stream, json.loads(b64url_decode(message.token.split(".")[1]))))
         return offer
@@ -61,7 +63,7 @@ KEY = Ed25519PrivateKey.generate()
 
 
 def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) -> None:
-    sent: list[tuple[str, dict[str, object]]] = []
+    sent: list[tuple[str, dict[str, Any]]] = []
     rig = Rig(tmp_path / "db", sent)
     rig.feed(samples(27 * 60))  # 27 hours: a local day closes, plus the 2 h 6 min grace
     hourly = [body for stream, body in sent if stream == "hourly"]
@@ -81,13 +83,13 @@ def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) -> Non
 
 def test_a_restart_repeats_nothing_and_loses_nothing(tmp_path: Path) -> None:
     all_samples = samples(30 * 60)
-    sent_a: list[tuple[str, dict[str, object]]] = []
+    sent_a: list[tuple[str, dict[str, Any]]] = []
     rig = Rig(tmp_path / "a", sent_a)
     rig.feed(all_samples[:900])
     rig.store.close()
     rig = Rig(tmp_path / "a", sent_a)  # restarted: open hours rebuilt from the samples
     rig.feed(all_samples[900:])
-    sent_b: list[tuple[str, dict[str, object]]] = []
+    sent_b: list[tuple[str, dict[str, Any]]] = []
     straight = Rig(tmp_path / "b", sent_b)
     straight.feed(all_samples)
     hours_a = [b["hour"] for s, b in sent_a if s == "hourly"]
