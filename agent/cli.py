@@ -277,6 +277,26 @@ def record(
 
 
 @app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="The recording to replay.")],
+    out: Annotated[Path | None, typer.Option(help="Write the signed messages to this file.")
+                   ] = None,
+    broker: Annotated[str | None, typer.Option(help="Publish them to HOST:PORT instead.")
+                      ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Run the whole pipeline on a recording, with its own times; then print the report."""
+    import asyncio
+
+    from agent import logs
+    from agent.replay import replay as run_replay
+
+    cfg = _load_config(config, None) if config.exists() else None
+    logs.configure("warning")
+    raise typer.Exit(asyncio.run(run_replay(file, cfg, out, broker, state_dir, as_json)))
+
+
+@app.command()
 def report(
     recording: Annotated[Path | None, typer.Option(help="A recording instead of the store.")
                          ] = None,

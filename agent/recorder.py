@@ -8,12 +8,12 @@ installation's data to the bench.
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 from agent.clock import SystemClock
 from agent.config import Config
 from agent.devices import build_schedules
+from agent.progress import Progress
 from agent.recording import Writer, from_sample
 from agent.sample import Sample
 from agent.sampler import Sampler
@@ -21,13 +21,11 @@ from agent.sampler import Sampler
 
 async def record(config: Config, path: Path, seconds: float) -> int:
     writer = Writer(path)
-    tty = sys.stderr.isatty()
+    progress = Progress()
 
     def deliver(sample: Sample) -> None:
         writer.write(from_sample(sample))
-        if tty:
-            print(f"\r{writer.lines} samples written to {path}\x1b[K", end="", file=sys.stderr,
-                  flush=True)
+        progress.update(f"{writer.lines} samples written to {path}")
 
     sampler = Sampler(build_schedules(config), SystemClock(), deliver)
     running = asyncio.create_task(sampler.run())
@@ -39,5 +37,5 @@ async def record(config: Config, path: Path, seconds: float) -> int:
         sampler.stop()
         await running
         writer.close()
-    print(f"{'' if not tty else chr(10)}{writer.lines} samples written to {path}", file=sys.stderr)
+    progress.done(f"{writer.lines} samples written to {path}")
     return 0 if writer.lines else 1

@@ -98,12 +98,12 @@ class TimeParser:
 
 
 Raw = tuple[float, dict[str, Value], dict[str, float] | None,
-            list[tuple[float, str, Value]] | None]
+            list[tuple[float, str, Value]] | None, str | None]
 
 
 def read_raw(path: Path, start: int = 0, end: int | None = None) -> Iterator[Raw]:
     """The lines of ``path`` (or of the byte range [start, end), cut at line boundaries) as
-    plain tuples ``(t, q, at, e)``: the season report's hot loop."""
+    plain tuples ``(t, q, at, e, src)``: the season report's hot loop."""
     times = TimeParser()
     loads = orjson.loads
     with path.open("rb") as f:
@@ -121,7 +121,7 @@ def read_raw(path: Path, start: int = 0, end: int | None = None) -> Iterator[Raw
                 e = obj.get("e")
                 yield (times(obj["t"]), obj["q"],
                        {k: times(v) for k, v in at.items()} if at else None,
-                       [(times(x[0]), x[1], x[2]) for x in e] if e else None)
+                       [(times(x[0]), x[1], x[2]) for x in e] if e else None, obj.get("src"))
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 if not raw.strip():
                     continue
@@ -131,8 +131,8 @@ def read_raw(path: Path, start: int = 0, end: int | None = None) -> Iterator[Raw
 
 def read(path: Path, start: int = 0, end: int | None = None) -> Iterator[Record]:
     """The records of ``path`` (or of a byte range of it)."""
-    for t, q, at, e in read_raw(path, start, end):
-        yield Record(t, q, None, at or {}, tuple(e) if e else ())
+    for t, q, at, e, src in read_raw(path, start, end):
+        yield Record(t, q, src, at or {}, tuple(e) if e else ())
 
 
 def ranges(path: Path, parts: int) -> list[tuple[int, int]]:

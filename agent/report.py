@@ -23,7 +23,7 @@ from agent.store import Store
 def _ledger_of_range(path: Path, start: int, end: int, spec: Spec) -> Ledger:
     ledger = Ledger(spec)
     add = ledger.add
-    for t, q, at, e in recording.read_raw(path, start, end):
+    for t, q, at, e, _ in recording.read_raw(path, start, end):
         add(t, q, at, e or ())
     return ledger
 

@@ -92,13 +92,14 @@ class StoredSample:
 class Store:
     """The connection and the sample table; :class:`agent.outbox.Outbox` shares the connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durable: bool = True) -> None:
+        """``durable=False`` (no fsync) only for databases that can be made again (replay)."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
             self.db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except sqlite3.Error as exc:
