@@ -66,16 +66,24 @@ class RegisterImage:
 
 
 class SimulatedModbusDevice:
-    """One unit served over Modbus TCP (``port``) or RTU (``serial_port``)."""
+    """A unit served over Modbus TCP (``port``) or RTU (``serial_port``); more units can share
+    the line (:meth:`add_unit`), as behind an RS-485 bus or a Modbus TCP gateway."""
 
     def __init__(self, profile: Profile, *, host: str = "127.0.0.1", port: int = 5020,
                  serial_port: str | None = None, unit: int = 1) -> None:
         self.image = RegisterImage(profile)
         self.host, self.port, self.serial_port, self.unit = host, port, serial_port, unit
+        self.units: dict[int, RegisterImage] = {unit: self.image}
         self.reads = 0  # read transactions answered (or refused)
         self.fail_with: ExcCodes | None = None  # answer every read with this exception
         self._server: ModbusTcpServer | ModbusSerialServer | None = None
         self._serving: asyncio.Task[None] | None = None
+
+    def add_unit(self, profile: Profile, unit: int) -> None:
+        """Another device on the same line (before :meth:`start`)."""
+        if unit in self.units:
+            raise ValueError(f"unit {unit} is taken")
+        self.units[unit] = RegisterImage(profile)
 
     async def _on_request(self, _fc: int, _start: int, _address: int, _count: int,
                           _registers: list[int], set_values: list[int] | None) -> ExcCodes | None:
@@ -84,19 +92,21 @@ class SimulatedModbusDevice:
             return self.fail_with
         return None
 
-    async def show(self, values: Mapping[str, Value]) -> None:
-        """Put these vocabulary values into the registers."""
+    async def show(self, values: Mapping[str, Value], unit: int | None = None) -> None:
+        """Put these vocabulary values into the registers (of ``unit``, default the first)."""
         assert self._server is not None, "start() first"
-        for table, address, words in self.image.writes(values):
-            await self._server.async_setValues(self.unit, table.function_code, address, words)
+        unit = self.unit if unit is None else unit
+        for table, address, words in self.units[unit].writes(values):
+            await self._server.async_setValues(unit, table.function_code, address, words)
 
     async def start(self, values: Mapping[str, Value] | None = None) -> None:
-        device = self.image.sim_device(self.unit, self._on_request)
+        devices = [image.sim_device(unit, self._on_request)
+                   for unit, image in self.units.items()]
         if self.serial_port is not None:
-            self._server = ModbusSerialServer(device, framer=FramerType.RTU,
+            self._server = ModbusSerialServer(devices, framer=FramerType.RTU,
                                               port=self.serial_port, baudrate=9600)
         else:
-            self._server = ModbusTcpServer(device, address=(self.host, self.port))
+            self._server = ModbusTcpServer(devices, address=(self.host, self.port))
         if values:
             await self.show(values)
         self._serving = asyncio.create_task(self._server.serve_forever())

@@ -226,6 +226,94 @@ def bench_help(runs: int = 15) -> list[Row]:
                 ms <= 150)]
 
 
+def bench_p1(workdir: Path, telegrams: int = 2000) -> list[Row]:
+    """CPU per DSMR 5 telegram, from bytes to a stored, signed, queued sample."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.ingest import Ingest, Route
+    from agent.jws import Signer
+    from agent.outbox import Outbox
+    from agent.sample import ClockState, Sample
+    from agent.store import Store
+    from drivers.p1 import P1Decoder
+    from hil.p1_meter import SimulatedP1Meter
+
+    meter = SimulatedP1Meter("5")
+    data = [meter.step().data for _ in range(telegrams)]
+    store = Store(workdir / "p1.db")
+    outbox = Outbox(store)
+    ingest = Ingest(store, outbox, Signer(Ed25519PrivateKey.generate()), "bench",
+                    [Route("local", "samples", "hpagent/v1/bench/samples",
+                           lambda m: outbox.acknowledged(m.id))])
+    decoder = P1Decoder("auto")
+    start = time.process_time()
+    for i, raw in enumerate(data):
+        for telegram in decoder.feed(raw):
+            assert not isinstance(telegram, Exception), telegram
+            ingest.commit(Sample("p1", 1.8e9 + i, ClockState.SYNCED,
+                                 tuple(telegram.readings())))
+    per = (time.process_time() - start) / telegrams * 1000
+    store.close()
+    return [Row("CPU per P1 telegram (DSMR 5), bytes to stored sample", f"{per:.3f} ms",
+                "(reported)", None)]
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            total += rss_kib(p)
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError, KeyError):
+            continue
+        stack += [int(c) for c in children]
+    return total
+
+
+def season_recording(cache: Path) -> Path:
+    """A year of 10-second samples of the bench's hybrid installation (made once, cached)."""
+    path = cache / "year-10s.jsonl"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"  making {path} (a year of 10 s samples, once) ...", file=sys.stderr, flush=True)
+        from datetime import UTC, datetime
+
+        from hil.season import run_season
+
+        partial = path.with_suffix(".partial")
+        run_season(partial, start=datetime(2025, 10, 1, tzinfo=UTC),
+                   end=datetime(2026, 10, 1, tzinfo=UTC), step=10.0)
+        partial.rename(path)
+        partial.with_name(partial.name + ".truth.json").rename(
+            path.with_name(path.name + ".truth.json"))
+    return path
+
+
+def bench_report(workdir: Path, cache: Path) -> list[Row]:
+    """``hpagent report`` over a year of 10-second samples: wall time and peak memory."""
+    path = season_recording(cache)
+    lines = sum(1 for _ in path.open("rb"))
+    started = time.perf_counter()
+    proc = subprocess.Popen([*HPAGENT, "report", "--recording", str(path), "--json", "--config",
+                             str(workdir / "none.yaml")], stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_kib(proc.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"hpagent report failed ({proc.returncode})")
+    return [
+        Row(f"Season report, {lines / 1e6:.2f} M samples (all processes)", f"{seconds:.1f} s",
+            "<= 10 s", seconds <= 10),
+        Row("Season report, peak memory (all processes)", f"{peak / 1024:.0f} MB", "<= 200 MB",
+            peak / 1024 <= 200),
+    ]
+
+
 def render(rows: list[Row]) -> str:
     width = max(len(r.what) for r in rows)
     mwidth = max(len(r.measured) for r in rows)
@@ -236,11 +324,15 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hpagent-bench"
+
 BENCHES: dict[str, Callable[[Path, bool], list[Row]]] = {
     "transactions": lambda d, q: bench_transactions(d),
     "per-sample": lambda d, q: bench_per_sample(d, 10 if q else 40),
     "idle": lambda d, q: bench_idle(d, 20 if q else 50),
     "help": lambda d, q: bench_help(),
+    "p1": lambda d, q: bench_p1(d, 500 if q else 2000),
+    "report": lambda d, q: bench_report(d, CACHE),
 }
 
 
