@@ -362,13 +362,24 @@ def hil_heatpump(
 def demo(seconds: Annotated[float | None, typer.Option(
         help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
          speed: Annotated[float, typer.Option(help="Simulation speed-up.")] = 60.0,
-         interval: Annotated[float, typer.Option(help="Poll interval, seconds.")] = 2.0) -> None:
-    """Simulated heat pump + local broker + agent + verifier, with a live table."""
+         interval: Annotated[float, typer.Option(help="Poll interval, seconds.")] = 2.0,
+         installation: Annotated[str, typer.Option(
+             help="hybrid: heat pump, sub-meter, boiler (OTGW), heat meter (M-Bus), P1; "
+                  "heatpump: the heat pump alone.")] = "hybrid",
+         broker: Annotated[str, typer.Option(
+             help="auto (mosquitto if installed), mosquitto, or embedded.")] = "auto") -> None:
+    """Simulated installation + local broker + agent + verifier, with a live table."""
     import asyncio
 
     from agent.demo import run_demo
 
-    ok = asyncio.run(run_demo(seconds=seconds, speed=speed, interval=interval))
+    if installation not in ("hybrid", "heatpump"):
+        fail(f"--installation must be hybrid or heatpump, not {installation!r}", 2)
+    if broker not in ("auto", "mosquitto", "embedded"):
+        fail(f"--broker must be auto, mosquitto or embedded, not {broker!r}", 2)
+    ok = asyncio.run(run_demo(seconds=seconds, speed=speed, interval=interval,
+                              installation=installation,
+                              broker_kind=broker))  # type: ignore[arg-type]
     raise typer.Exit(0 if ok else 1)
 
 

@@ -40,13 +40,25 @@ def test_help_lists_the_commands() -> None:
         assert f"  {command} " in out or f"  {command}\n" in out
 
 
-def test_demo_verifies_every_poll() -> None:
-    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--seconds", "8"],
-                            capture_output=True, text=True, check=False, timeout=60)
+def test_hybrid_demo_verifies_every_poll_of_every_device() -> None:
+    """Heat pump, sub-meter, boiler, heat meter and P1 quantities, every message verified."""
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--seconds", "10"],
+                            capture_output=True, text=True, check=False, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    verdict = result.stdout.strip().splitlines()[-1]
+    lines = result.stdout.strip().splitlines()
+    verdict = lines[-1]
     assert verdict.startswith("OK: ")
     taken = int(verdict.split()[1])
     verified = int(verdict.split(", ")[1].split()[0])
-    assert taken >= 3
+    assert taken >= 10
     assert verified >= taken, "at least one verified message per poll"
+    assert lines[-2].startswith("sources: boiler, heatmeter, heatpump, p1, submeter;")
+
+
+def test_demo_with_the_embedded_broker() -> None:
+    """Where mosquitto is missing, the demo brings an MQTT 3.1.1 broker of its own."""
+    result = subprocess.run([sys.executable, "-m", "agent", "demo", "--seconds", "6",
+                             "--installation", "heatpump", "--broker", "embedded"],
+                            capture_output=True, text=True, check=False, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("OK: ")
