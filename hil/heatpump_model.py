@@ -14,10 +14,19 @@ Physics, deliberately simple but with the effects a performance meter has to get
   between the condensing and evaporating temperatures; the supply temperature follows a
   weather-compensated heating curve; the compressor modulates down to a minimum and below that
   cycles on and off, with minimum run and off times.
-* Domestic hot water: a tank reheated once a day (higher supply temperature, lower COP).
+* Domestic hot water: a tank reheated once a day (higher supply temperature, lower COP), or at
+  further scheduled hours.
 * Defrost: in the icing band of outdoor temperatures, after some accumulated run time, the unit
   reverses and pulls heat out of the space-heating water for a few minutes. A real unit's heat
   counter ignores that negative heat; the ground truth records it separately.
+
+In a hybrid installation (:mod:`hil.hybrid`) an outer controller commands the unit between
+steps: :attr:`HeatPumpModel.heating_enabled` and :attr:`HeatPumpModel.dhw_enabled` release space
+heating and hot water (a compressor already running stops once its minimum run time is over),
+and :attr:`HeatPumpModel.external_heat_w` is heat another appliance (the gas boiler) puts into
+the house node. That heat only reaches the unit's controller through the indoor temperature
+(the PI correction of :attr:`HeatPumpModel.demand_w`), not through the unit's own degree-minute
+account. With the defaults (both released, no external heat) the model is a stand-alone unit.
 
 The water circuit's heat capacity is neglected in the energy balance: supply and return
 temperatures are what the sensors show, with first-order lags for realism, while the heat flow
@@ -30,10 +39,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from hil.weather import OutdoorCourse
+from typing import Final, Protocol
 
 MODES: Final = ("off", "heating", "dhw", "defrost", "cooling")
 _OFF, _HEATING, _DHW, _DEFROST = 0, 1, 2, 3  # indices into MODES; cooling is never produced
@@ -46,6 +52,12 @@ _SUPPLY_TAU_RUNNING_S = 120.0  # supply sensor settles within minutes once the c
 _WATER_TAU_IDLE_S = 900.0  # standing water cools toward the room in a quarter of an hour
 _CAPACITY_RATING = (7.0, -7.0)  # outdoor temperatures of the A7 and A-7 rating points, °C
 _COP_BOUNDS = (1.0, 7.0)
+
+
+class Outdoor(Protocol):
+    """Outdoor temperature (°C) at POSIX time ``ts``, e.g. :class:`hil.weather.OutdoorCourse`."""
+
+    def at_posix(self, ts: float) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,7 @@ class DhwTank:
     initial_temp: float = 48.0  # °C
     supply_temp: float = 55.0  # °C: supply target while reheating, hence the lower COP
     reheat_hour_utc: float = 4.0  # 05:00 CET
+    extra_reheat_hours_utc: tuple[float, ...] = ()  # further daily reheat slots (hour UTC)
     draws: tuple[tuple[float, float], ...] = ((6.0, 1.0), (18.5, 0.6))  # (hour UTC, kWh)
     draw_spread: float = 0.3  # each draw is its nominal energy times U(1 - spread, 1 + spread)
     loss_w_per_k: float = 1.5
@@ -149,6 +162,8 @@ class GroundTruth:
     ``heat_kwh["defrost"]`` is negative: heat pulled out of the heating water. ``spf`` is the
     seasonal performance factor (heating + dhw + defrost heat, i.e. positive heat minus the
     defrost heat) / (all electricity, standby included); NaN before any electricity was used.
+    ``external_heat_kwh`` is the heat other appliances put into the house node
+    (:attr:`HeatPumpModel.external_heat_w`); it is not the heat pump's.
     """
 
     heat_kwh: dict[str, float]
@@ -156,6 +171,7 @@ class GroundTruth:
     mode_seconds: dict[str, float]
     compressor_starts: int
     running_seconds: float
+    external_heat_kwh: float = 0.0
 
     @property
     def positive_heat_kwh(self) -> float:
@@ -185,13 +201,17 @@ class HeatPumpModel:
     a device's registers show: the heat counters count positive heat only, and defrost
     electricity is booked on the mode the defrost interrupted. :attr:`truth` has the exact
     integrals, negative defrost heat included.
+
+    Commands an outer controller may change between steps (see the module docstring):
+    ``heating_enabled``, ``dhw_enabled`` and ``external_heat_w``. ``demand_w`` is the heat the
+    house asked for in the last sub-step (the heating controller's output, whoever supplies it).
     """
 
     def __init__(
         self,
         house: House,
         heatpump: HeatPump,
-        outdoor: OutdoorCourse,
+        outdoor: Outdoor,
         start: datetime,
         seed: int = 0,
     ) -> None:
@@ -205,7 +225,6 @@ class HeatPumpModel:
         self._t0 = self._start.timestamp()
         self._elapsed = 0.0
 
-        self.now: datetime = self._start
         self.outdoor_temp: float = outdoor.at_posix(self._t0)
         self.indoor_temp: float = house.initial_temp
         self.supply_temp: float = house.initial_temp
@@ -216,6 +235,14 @@ class HeatPumpModel:
         self.heat_power: float = 0.0
         self.electric_power: float = heatpump.standby_w
         self.cop: float | None = None
+        # The house's need before the first sub-step: the steady state, without PI correction.
+        self.demand_w: float = max(
+            house.heat_loss_w_per_k * (house.setpoint - self.outdoor_temp) - house.gains_w, 0.0)
+
+        # Commands of an outer (hybrid) controller.
+        self.heating_enabled = True  # space heating released
+        self.dhw_enabled = True  # hot water released
+        self.external_heat_w = 0.0  # heat from other appliances into the house node, W
 
         # Controller state.
         self._mode = _OFF
@@ -229,6 +256,11 @@ class HeatPumpModel:
         self._defrost_started = -math.inf
         self._defrost_el_w = 0.0
         self._defrost_freq = 0.0
+        # Constants of the hot path: the cycling band and the tank's heat capacity, in joules.
+        self._band_j, self._tank_capacity_j_per_k = (heatpump.cycling_band_wh * 3600.0,
+                                                     heatpump.tank.heat_capacity_j_per_k)
+        # Water temperature decay factors (idle, running) for sub-steps of _decay_h seconds.
+        self._decay_h, self._decay_idle, self._decay_running = math.nan, 0.0, 0.0
         self._dhw_pending = False
         self._events = self._daily_events()
         self._event_day, self._event_idx = self._first_event(self._t0)
@@ -240,11 +272,17 @@ class HeatPumpModel:
         self._mode_s = [0.0] * len(MODES)
         self._starts = 0
         self._running_s = 0.0
+        self._external_j = 0.0
         # Device counters: positive heat only; electricity per the mode a defrost interrupted.
         self._dev_heat_j = 0.0
         self._dev_el_j = 0.0
         self._dev_heat_mode_j = [0.0] * len(MODES)
         self._dev_el_mode_j = [0.0] * len(MODES)
+
+    @property
+    def now(self) -> datetime:
+        """The model's time: start plus the simulated seconds."""
+        return self._start + timedelta(seconds=self._elapsed)
 
     @property
     def mode(self) -> str:
@@ -283,6 +321,7 @@ class HeatPumpModel:
             mode_seconds=dict(zip(MODES, self._mode_s, strict=True)),
             compressor_starts=self._starts,
             running_seconds=self._running_s,
+            external_heat_kwh=self._external_j / _J_PER_KWH,
         )
 
     def snapshot(self) -> dict[str, float | str]:
@@ -308,22 +347,24 @@ class HeatPumpModel:
 
     def step(self, dt: float) -> None:
         """Advance ``dt`` seconds, in equal sub-steps of at most ``MAX_SUBSTEP_S``."""
-        if not dt >= 0.0 or math.isinf(dt):
+        if not 0.0 <= dt < math.inf:
             raise ValueError(f"step needs a finite, non-negative duration, got {dt!r}")
-        if dt == 0.0:
+        if dt <= MAX_SUBSTEP_S:  # the hot path of a coupled simulation: one sub-step
+            if dt > 0.0:
+                self._substep(dt)
             return
-        n = max(math.ceil(dt / MAX_SUBSTEP_S), 1)
+        n = math.ceil(dt / MAX_SUBSTEP_S)
         h = dt / n
         for _ in range(n):
             self._substep(h)
-        self.now = self._start + timedelta(seconds=self._elapsed)
 
     # -- internals -----------------------------------------------------------------------------
 
     def _daily_events(self) -> tuple[tuple[float, float | None], ...]:
         """(second of the UTC day, draw kWh or None for the reheat request), in time order."""
         tank = self.heatpump.tank
-        events: list[tuple[float, float | None]] = [(tank.reheat_hour_utc * 3600.0, None)]
+        reheats = (tank.reheat_hour_utc, *tank.extra_reheat_hours_utc)
+        events: list[tuple[float, float | None]] = [(hour * 3600.0, None) for hour in reheats]
         events += [(hour * 3600.0, kwh) for hour, kwh in tank.draws]
         return tuple(sorted(events, key=lambda event: event[0]))
 
@@ -340,12 +381,12 @@ class HeatPumpModel:
         while self._next_event_t <= t:
             kwh = self._events[self._event_idx][1]
             if kwh is None:
-                due = self.dhw_temp < tank.setpoint - tank.hysteresis_k
+                due = self.dhw_enabled and self.dhw_temp < tank.setpoint - tank.hysteresis_k
                 self._dhw_pending = self._dhw_pending or due
             else:
                 spread = tank.draw_spread
                 energy = kwh * _J_PER_KWH * self._rng.uniform(1.0 - spread, 1.0 + spread)
-                cooled = self.dhw_temp - energy / tank.heat_capacity_j_per_k
+                cooled = self.dhw_temp - energy / self._tank_capacity_j_per_k
                 self.dhw_temp = max(cooled, tank.cold_water_temp)
             self._event_idx += 1
             if self._event_idx == len(self._events):
@@ -372,17 +413,19 @@ class HeatPumpModel:
     def _next_mode(self, t: float) -> int:
         """Controller transitions at the start of a sub-step."""
         hp = self.heatpump
-        band_j = hp.cycling_band_wh * 3600.0
+        band_j = self._band_j
         mode = self._mode
         if mode == _DEFROST and t - self._defrost_started >= hp.defrost_duration_s:
             mode = self._resume
-        if mode == _DHW and self.dhw_temp >= hp.tank.setpoint:
+        if not self.dhw_enabled:
+            self._dhw_pending = False
+        if mode == _DHW and (self.dhw_temp >= hp.tank.setpoint or not self.dhw_enabled):
             mode = _HEATING  # hands over; the heating rules below decide whether to stop
         if mode == _OFF:
             if t - self._stopped_at >= hp.min_off_s:
                 if self._dhw_pending:
                     mode = _DHW
-                elif self._deficit_j >= band_j:
+                elif self.heating_enabled and self._deficit_j >= band_j:
                     mode = _HEATING
                 if mode != _OFF:
                     self._starts += 1
@@ -390,7 +433,8 @@ class HeatPumpModel:
         elif mode == _HEATING:
             if self._dhw_pending:
                 mode = _DHW
-            elif self._deficit_j <= -band_j and t - self._started_at >= hp.min_run_s:
+            elif ((self._deficit_j <= -band_j or not self.heating_enabled)
+                  and t - self._started_at >= hp.min_run_s):
                 mode = _OFF
                 self._stopped_at = t
         if mode == _DHW:
@@ -398,10 +442,10 @@ class HeatPumpModel:
         return mode
 
     def _maybe_defrost(self, mode: int, t: float, t_out: float, heat: float, p_max: float) -> int:
-        """Enter a defrost when the evaporator has iced: enough run time in the icing band."""
+        """Enter a defrost if the air is in the icing band; the caller found the run time due."""
         hp = self.heatpump
         lo, hi = hp.defrost_band
-        if not (lo <= t_out <= hi and self._frost_s >= self._defrost_after_s):
+        if not lo <= t_out <= hi:
             return mode
         self._resume = mode
         self._defrost_started = t
@@ -417,9 +461,13 @@ class HeatPumpModel:
         """Set the unit's outputs for a sub-step in ``mode`` delivering ``heat`` W."""
         hp = self.heatpump
         t_in = self.indoor_temp
+        if h != self._decay_h:
+            self._decay_h = h
+            self._decay_idle = 1.0 - math.exp(-h / _WATER_TAU_IDLE_S)
+            self._decay_running = 1.0 - math.exp(-h / _SUPPLY_TAU_RUNNING_S)
         if mode == _OFF:
             # Standing water relaxes toward the room.
-            a = 1.0 - math.exp(-h / _WATER_TAU_IDLE_S)
+            a = self._decay_idle
             self.supply_temp += (t_in - self.supply_temp) * a
             self.return_temp += (t_in - self.return_temp) * a
             self.flow = 0.0
@@ -435,7 +483,7 @@ class HeatPumpModel:
                 target = hp.tank.supply_temp
             else:
                 target = t_in
-            a = 1.0 - math.exp(-h / _SUPPLY_TAU_RUNNING_S)
+            a = self._decay_running
             self.supply_temp += (target - self.supply_temp) * a
             self.flow = hp.design_flow_lpm
             self.return_temp = self.supply_temp - heat / (hp.design_flow_lpm / 60.0 * _WATER_CP)
@@ -456,18 +504,20 @@ class HeatPumpModel:
 
     def _integrate(self, mode: int, h: float, t_out: float, demand: float) -> None:
         """Advance house, tank and integrals over the sub-step (forward Euler)."""
-        house, hp = self.house, self.heatpump
-        tank = hp.tank
+        house = self.house
+        tank = self.heatpump.tank
         heat = self.heat_power
         # Defrost heat comes out of the heating water, hence out of the house.
         to_house = heat if mode in (_HEATING, _DEFROST) else 0.0
         to_tank = heat if mode == _DHW else 0.0
+        external = self.external_heat_w
         t_in = self.indoor_temp
-        balance = to_house + house.gains_w - house.heat_loss_w_per_k * (t_in - t_out)
+        balance = (to_house + external + house.gains_w
+                   - house.heat_loss_w_per_k * (t_in - t_out))
         self.indoor_temp = t_in + balance * h / house.thermal_mass_j_per_k
         tank_balance = to_tank - tank.loss_w_per_k * (self.dhw_temp - tank.ambient_temp)
-        self.dhw_temp += tank_balance * h / tank.heat_capacity_j_per_k
-        band_j = hp.cycling_band_wh * 3600.0
+        self.dhw_temp += tank_balance * h / self._tank_capacity_j_per_k
+        band_j = self._band_j
         deficit = self._deficit_j + (demand - to_house) * h
         self._deficit_j = min(max(deficit, -band_j), band_j)
 
@@ -477,6 +527,7 @@ class HeatPumpModel:
         self._heat_j[mode] += heat_j
         self._el_j[mode] += el_j
         self._mode_s[mode] += h
+        self._external_j += external * h
         self._dev_el_j += el_j
         if mode != _OFF:
             self._running_s += h
@@ -493,7 +544,7 @@ class HeatPumpModel:
         if t >= self._next_event_t:
             self._run_events(t)
         t_out = self.outdoor.at_posix(t)
-        demand = self._demand(t_out, h)
+        self.demand_w = demand = self._demand(t_out, h)
         p_max = hp.max_heat_w(t_out)
         mode = self._next_mode(t)
         # Modulate to the demand within [minimum modulation, capacity]; hot water runs flat out.
@@ -503,7 +554,7 @@ class HeatPumpModel:
             heat = p_max
         else:
             heat = 0.0
-        if mode in (_HEATING, _DHW):
+        if mode in (_HEATING, _DHW) and self._frost_s >= self._defrost_after_s:
             mode = self._maybe_defrost(mode, t, t_out, heat, p_max)
         if mode == _DEFROST:
             heat = hp.defrost_heat_w

@@ -244,6 +244,84 @@ def test_idle_in_summer_warmth() -> None:
     assert model.electric_energy_kwh == pytest.approx(model.heatpump.standby_w * 24 / 1000)
 
 
+# -- commands of a hybrid controller -------------------------------------------------------------
+
+
+def test_withheld_space_heating_is_taken_over_by_external_heat() -> None:
+    model = model_at(-3.0, hp=HeatPump(tank=DhwTank(initial_temp=40.0)))
+    model.heating_enabled = False
+    house = model.house
+    losses = 0.0
+    for _ in range(round(DAY / 10)):
+        indoor = model.indoor_temp
+        model.external_heat_w = model.demand_w  # another appliance meets the demand
+        model.step(10.0)
+        assert model.mode in ("off", "dhw")  # hot water is still the heat pump's
+        losses += house.heat_loss_w_per_k * (indoor - model.outdoor_temp) * 10.0
+    truth = model.truth
+    assert truth.heat_kwh["heating"] == 0.0
+    assert truth.heat_kwh["dhw"] > 0.0
+    assert abs(model.indoor_temp - house.setpoint) < 0.3  # the demand is still the thermostat's
+    stored = house.thermal_mass_j_per_k * (model.indoor_temp - house.initial_temp)
+    external = truth.external_heat_kwh * 3.6e6
+    assert external + house.gains_w * DAY - losses == pytest.approx(stored, abs=1e-6 * external)
+    assert model_at(-3.0).truth.external_heat_kwh == 0.0
+
+
+def test_a_running_compressor_stops_after_its_minimum_run_when_heating_is_withheld() -> None:
+    model = model_at(-3.0)
+    while model.mode != "heating":
+        model.step(10.0)
+    started = model.now
+    model.heating_enabled = False
+    while model.mode == "heating":
+        model.step(10.0)
+    assert model.mode == "off"
+    assert (model.now - started).total_seconds() == pytest.approx(model.heatpump.min_run_s,
+                                                                  abs=20.0)
+    model.heating_enabled = True
+    model.step(HOUR)
+    assert model.mode in ("heating", "defrost")
+
+
+def test_withheld_hot_water_is_not_made() -> None:
+    model = model_at(3.0, hp=HeatPump(tank=DhwTank(initial_temp=40.0)))
+    model.dhw_enabled = False
+    modes = modes_every_10s(model, DAY)
+    assert "dhw" not in modes
+    assert model.truth.heat_kwh["dhw"] == 0.0
+    model.dhw_enabled = True
+    modes = modes_every_10s(model, DAY)  # the next scheduled reheat runs
+    assert "dhw" in modes
+
+
+def test_extra_reheat_slots() -> None:
+    tank = DhwTank(initial_temp=40.0, extra_reheat_hours_utc=(14.0,),
+                   draws=((6.0, 3.0), (12.0, 3.0)))
+    model = model_at(3.0, hp=HeatPump(tank=tank))
+    hours = set()
+    for _ in range(round(DAY / 60)):
+        model.step(60.0)
+        if model.mode == "dhw":
+            hours.add(model.now.hour)
+    assert {4, 14} <= hours
+    assert all(4 <= h < 6 or 14 <= h < 16 for h in hours)
+
+
+def test_demand_is_what_a_modulating_heat_pump_delivers() -> None:
+    model = model_at(0.0)
+    steady = model.house.heat_loss_w_per_k * 20.0 - model.house.gains_w
+    assert model.demand_w == steady  # before the first step: no PI correction yet
+    hp = model.heatpump
+    modulating = 0
+    for _ in range(round(DAY / 10)):
+        model.step(10.0)
+        if model.mode == "heating" and hp.min_modulation * hp.max_heat_w(0.0) < model.demand_w:
+            assert model.heat_power == model.demand_w
+            modulating += 1
+    assert modulating > DAY / 10 / 2
+
+
 # -- a realistic winter --------------------------------------------------------------------------
 
 
