@@ -336,6 +336,21 @@ def report(
     raise typer.Exit(run_report(recording, store, installation, period, as_json, workers))
 
 
+@hil_app.command("season")
+def hil_season(
+    out: Annotated[Path, typer.Option(help="The recording to write (truth: <out>.truth.json).")],
+    from_: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")
+                     ] = "2025-10-01",
+    to: Annotated[str, typer.Option(help="Day after the last, YYYY-MM-DD.")] = "2026-05-01",
+    step: Annotated[float, typer.Option(help="Seconds between samples.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Weather and behaviour seed.")] = 1,
+) -> None:
+    """Simulate a hybrid installation's heating season fast: a recording and its ground truth."""
+    from hil.season import main as season_main
+
+    raise typer.Exit(season_main(out, from_, to, step, seed))
+
+
 @hil_app.command("heatpump")
 def hil_heatpump(
     port: Annotated[int, typer.Option(help="TCP port to serve Modbus on.")] = 5020,

@@ -33,6 +33,10 @@ class _Model(BaseModel):
 class HeatPumpMetering(_Model):
     heat: str = Field("hp.heat_energy", description="Counter of the heat pump's heat output: "
                       "hp.heat_energy (the unit's own) or heatmeter.energy (a heat meter).")
+    heat_by_mode: dict[Literal["heating", "dhw", "cooling"], str] = Field(
+        default_factory=dict, description="The device's own heat counters per mode (e.g. "
+        "heating: hp.heat_energy_heating); without them the heat counter is split by the mode "
+        "each sample reports.")
     electricity: str = Field("hp.electric_energy", description="Counter of its electricity: "
                              "hp.electric_energy (the unit's own) or submeter.import_energy.")
     electricity_covers: tuple[Load, ...] = Field(

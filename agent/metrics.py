@@ -58,6 +58,8 @@ def spec_for(inst: Installation) -> Spec:
         tracks.setdefault(track.quantity, track)
 
     add(Track(hp.heat, "counter", labelled=True, max_rate=60.0, slack=1.0))
+    for counter in hp.heat_by_mode.values():
+        add(Track(counter, "counter", max_rate=60.0, slack=1.0))
     add(Track(hp.electricity, "counter", labelled=True, max_rate=30.0, slack=1.0))
     if hp.backup_heater is not None:
         add(Track(hp.backup_heater, "counter", labelled=True, max_rate=15.0, slack=1.0))
@@ -209,9 +211,14 @@ class _HeatPump:
 
 
 def _heat_pump(sums: _Sums, inst: Installation) -> _HeatPump:
-    """Counters split by the sample's mode; defrost heat from the signed power; H3 additions."""
+    """Counters split by mode (the device's own per-mode counters, or the mode each sample
+    reports); defrost heat from the signed power; H3 additions."""
     hp = inst.heat_pump
     heat_by_mode = {m: sums.energy(hp.heat, m) for m in MODES}
+    if hp.heat_by_mode:
+        # a defrost is not a heat mode of the device's counters: their heat is heating or dhw
+        per_mode: dict[str, str] = {str(m): q for m, q in hp.heat_by_mode.items()}
+        heat_by_mode = {m: sums.energy(per_mode[m]) if m in per_mode else 0.0 for m in MODES}
     elec_by_mode = {m: sums.energy(hp.electricity, m) for m in MODES}
     unlabelled_heat = sums.energy(hp.heat) - sum(heat_by_mode.values())
     unlabelled_elec = sums.energy(hp.electricity) - sum(elec_by_mode.values())
