@@ -10,8 +10,30 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from drivers.vocabulary import VOCABULARY, Kind
+
+
+def _counter(name: str) -> str:
+    """A vocabulary counter (energy), named in the config."""
+    quantity = VOCABULARY.get(name)
+    if quantity is None:
+        raise ValueError(f"{name!r} is not a quantity of the vocabulary")
+    if quantity.kind is not Kind.COUNTER:
+        raise ValueError(f"{name!r} is a {quantity.kind}, not a counter")
+    return name
+
+
+def _gauge(name: str) -> str:
+    quantity = VOCABULARY.get(name)
+    if quantity is None or quantity.kind is not Kind.GAUGE:
+        raise ValueError(f"{name!r} is not a gauge of the vocabulary")
+    return name
+
+
+Counter = Annotated[str, AfterValidator(_counter)]
+Gauge = Annotated[str, AfterValidator(_gauge)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 
@@ -31,30 +53,30 @@ class _Model(BaseModel):
 
 
 class HeatPumpMetering(_Model):
-    heat: str = Field("hp.heat_energy", description="Counter of the heat pump's heat output: "
+    heat: Counter = Field("hp.heat_energy", description="Counter of the heat pump's heat output: "
                       "hp.heat_energy (the unit's own) or heatmeter.energy (a heat meter).")
-    heat_by_mode: dict[Literal["heating", "dhw", "cooling"], str] = Field(
+    heat_by_mode: dict[Literal["heating", "dhw", "cooling"], Counter] = Field(
         default_factory=dict, description="The device's own heat counters per mode (e.g. "
         "heating: hp.heat_energy_heating); without them the heat counter is split by the mode "
         "each sample reports.")
-    electricity: str = Field("hp.electric_energy", description="Counter of its electricity: "
+    electricity: Counter = Field("hp.electric_energy", description="Counter of its electricity: "
                              "hp.electric_energy (the unit's own) or submeter.import_energy.")
     electricity_covers: tuple[Load, ...] = Field(
         ("compressor", "source"), description="Loads the electricity counter includes: "
         "compressor, source (outdoor fan or brine pump), backup_heater, circulation_pump.")
-    backup_heater: str | None = Field(
+    backup_heater: Counter | None = Field(
         None, description="Counter of backup/immersion heater electricity, if it has one.")
     backup_heater_in_heat: bool = Field(
         False, description="Whether the heat counter already includes the backup heater's heat "
         "(a heat meter downstream of it).")
     start_power: Positive = Field(100.0, description="Electrical input (W) above which the "
                                   "compressor counts as running, for the running COP.")
-    compare_heat_with: str | None = Field(
+    compare_heat_with: Counter | None = Field(
         None, description="A second heat counter to cross-check (e.g. heatmeter.energy).")
 
 
 class BoilerMetering(_Model):
-    heat: str | None = Field(None, description="Counter of the boiler's heat (a heat meter); "
+    heat: Counter | None = Field(None, description="Counter of the boiler's heat (a heat meter); "
                              "without one, heat = gas x efficiency.")
     efficiency: Fraction = Field(0.90, description="Gas to heat, for boilers without a heat meter.")
     efficiency_basis: Literal["upper", "lower"] = Field(
@@ -125,7 +147,7 @@ class LedgerRules(_Model):
     max_gap: Annotated[float, Field(gt=0)] = Field(
         900.0, description="Longest interval (s) whose energy is placed in time; longer gaps "
         "are counted in totals but never interpolated.")
-    outdoor: str = Field("hp.outdoor_temp", description="Outdoor temperature for degree days.")
+    outdoor: Gauge = Field("hp.outdoor_temp", description="Outdoor temperature for degree days.")
 
 
 class Installation(_Model):
