@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -74,6 +74,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _OneLink(_Model):
+    """A device reached either over ``serial`` or over ``tcp``, never both."""
+
+    LINKS: ClassVar[str] = "give 'serial' or 'tcp'"
+
+    @model_validator(mode="after")
+    def _one_link(self) -> Self:
+        tcp, serial = getattr(self, "tcp", None), getattr(self, "serial", None)
+        if tcp is not None and serial is not None:
+            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
+        if tcp is None and serial is None:
+            raise ValueError(self.LINKS)
+        return self
+
+
 class LogConfig(_Model):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least level.")
     format: Literal["auto", "json", "console"] = Field(
@@ -92,7 +107,7 @@ class SerialEndpoint(_Model):
     stopbits: Literal[1, 2] | None = Field(None, description="Stop bits (default: profile's).")
 
 
-class ModbusDeviceConfig(_Model):
+class ModbusDeviceConfig(_OneLink):
     """A Modbus device (RTU or TCP) read according to a profile."""
 
     kind: Literal["modbus"]
@@ -108,13 +123,7 @@ class ModbusDeviceConfig(_Model):
     max_gap: int | None = Field(None, ge=0, le=124,
                                 description="Override the profile's largest gap in one read.")
 
-    @model_validator(mode="after")
-    def _one_link(self) -> Self:
-        if self.tcp is not None and self.serial is not None:
-            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
-        if self.tcp is None and self.serial is None:
-            raise ValueError("give 'tcp' (Modbus TCP) or 'serial' (Modbus RTU)")
-        return self
+    LINKS: ClassVar[str] = "give 'tcp' (Modbus TCP) or 'serial' (Modbus RTU)"
 
 
 class NetEndpoint(_Model):
@@ -139,36 +148,30 @@ class SerialLine(_Model):
         return self
 
 
-P1_SPECS = ("auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D")
+P1Spec = Literal["auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D"]  # drivers.p1.SPEC_CHOICES
 
 
-class P1DeviceConfig(_Model):
+class P1DeviceConfig(_OneLink):
     """The smart meter's P1 port (DSMR), over a USB cable or a network dongle."""
 
     kind: Literal["p1"]
     name: Name = Field(description="Name of this meter in samples and logs, e.g. 'p1'.")
     serial: SerialLine | None = Field(None, description="USB P1 cable (or give 'tcp').")
     tcp: NetEndpoint | None = Field(None, description="P1-to-Ethernet dongle or ser2net.")
-    spec: Literal["auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D"] = Field(
-        "auto", description="DSMR variant; 'auto' recognises it from the telegrams.")
+    spec: P1Spec = Field("auto", description="DSMR variant; 'auto' recognises it from the "
+                         "telegrams.")
     interval: Duration = Field(10.0, description="How often the latest telegram is sampled.")
     silence: Duration = Field(30.0, description="No valid telegram for this long makes the "
                               "meter's readings unavailable.")
 
-    @model_validator(mode="after")
-    def _one_link(self) -> Self:
-        if self.tcp is not None and self.serial is not None:
-            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
-        if self.tcp is None and self.serial is None:
-            raise ValueError("give 'serial' (a P1 cable) or 'tcp' (a network dongle)")
-        return self
+    LINKS: ClassVar[str] = "give 'serial' (a P1 cable) or 'tcp' (a network dongle)"
 
 
 class SerialPortName(_Model):
     port: str = Field(description="Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
 
 
-class OtgwDeviceConfig(_Model):
+class OtgwDeviceConfig(_OneLink):
     """An OpenTherm Gateway between thermostat and boiler, monitored passively."""
 
     kind: Literal["otgw"]
@@ -186,11 +189,7 @@ class OtgwDeviceConfig(_Model):
         "does not (AA=); needs allow_commands.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.tcp is not None and self.serial is not None:
-            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
-        if self.tcp is None and self.serial is None:
-            raise ValueError("give 'serial' or 'tcp'")
+    def _commands(self) -> Self:
         if self.alternatives and not self.allow_commands:
             raise LocatedError(("alternatives",), "alternatives are sent as AA= commands: "
                                "set allow_commands: true, or remove them")
@@ -203,7 +202,7 @@ class MbusSerial(_Model):
     parity: Literal["N", "E", "O"] = Field("E", description="Parity (M-Bus uses even).")
 
 
-class MbusDeviceConfig(_Model):
+class MbusDeviceConfig(_OneLink):
     """A heat meter on M-Bus (EN 13757), by primary or secondary address."""
 
     kind: Literal["mbus"]
@@ -220,11 +219,7 @@ class MbusDeviceConfig(_Model):
     retries: int = Field(2, ge=0, le=10, description="Retries of an unanswered request.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.tcp is not None and self.serial is not None:
-            raise LocatedError(("serial",), "give 'tcp' or 'serial', not both")
-        if self.tcp is None and self.serial is None:
-            raise ValueError("give 'serial' or 'tcp'")
+    def _address(self) -> Self:
         if (self.address is None) == (self.secondary is None):
             raise ValueError("give exactly one of 'address' (primary) and 'secondary'")
         return self

@@ -65,3 +65,12 @@ def test_committed_schema_is_current() -> None:
     committed = json.loads((REPO / "config" / "hpagent.schema.json").read_text())
     assert committed == json_schema(), \
         "regenerate it: hpagent config schema > config/hpagent.schema.json"
+
+
+def test_p1_spec_choices_are_the_drivers() -> None:
+    from typing import get_args
+
+    from agent.config import P1Spec
+    from drivers.p1 import SPEC_CHOICES
+
+    assert get_args(P1Spec) == SPEC_CHOICES
