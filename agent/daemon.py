@@ -66,13 +66,26 @@ class Agent:
                   for stream in d.streams]
         self.ingest = Ingest(self.store, self.outbox, self.signer, config.device_id, routes)
         self.ledger = LedgerService(self.store, self.ingest, config.installation)
+        self._ledger_failed = False
         self.sampler = Sampler(schedules if schedules is not None else build_schedules(config),
                                clock or SystemClock(), self.deliver)
 
     def deliver(self, sample: Sample) -> None:
-        """A poll's sample: stored and queued, then into the live ledger."""
-        if self.ingest.commit(sample):
+        """A poll's sample: stored and queued, then into the live ledger.
+
+        The sample is safe once committed; a fault in the ledger is logged (once) and must not
+        stop the polling: the ledger is rebuilt from the stored samples at the next start.
+        """
+        if not self.ingest.commit(sample):
+            return
+        try:
             self.ledger.add(sample)
+        except Exception:
+            if not self._ledger_failed:
+                log.exception("ledger.failed", source=sample.source)
+                self._ledger_failed = True
+        else:
+            self._ledger_failed = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down in order."""

@@ -21,10 +21,10 @@ Rules (the README's "Definitions" states them for residents and auditors):
   ``max_gap``. Gauges are kept as value x seconds, states as seconds per state.
 * **Labels.** An interval of a labelled quantity takes the label (e.g. ``hp.mode``) that the
   sample which started it carried.
-* **Burner load.** For a boiler on OpenTherm, the burner's full-load-equivalent time (flame x
-  (minimum power + the rest x relative modulation)) is integrated separately for hot water
-  and space heating, from the state-change timeline when there is one: this is what divides gas
-  between the two.
+* **Burner load.** For a boiler on OpenTherm, the burner's full-load fraction (flame x (minimum
+  power + the rest x relative modulation)) is a gauge labelled by what the burner heats, updated
+  at every state change of the timeline and every sample: its time integral divides gas between
+  hot water and space heating.
 
 Every figure lives in hour bins that add up. Ledgers built over consecutive pieces of a
 recording and merged in time order equal the ledger built in one go, which lets a season be
@@ -43,11 +43,10 @@ HOUR: Final = 3600.0
 
 # Kinds of bin entries, the first element of a key
 ENERGY: Final = "E"  # counter difference (quantity, label)
-COVERED: Final = "C"  # seconds covered by valid intervals (quantity, "")
+COVERED: Final = "C"  # seconds covered by valid intervals (quantity, label)
 GAUGE: Final = "G"  # value x seconds (quantity, label)
 HELD: Final = "H"  # seconds a gauge was held (quantity, label)
 STATE: Final = "S"  # seconds in a state (quantity, str(value))
-LOAD: Final = "L"  # burner full-load-equivalent seconds ("boiler", "ch" | "dhw")
 
 Key = tuple[str, str, str]
 Bins = dict[int, dict[Key, float]]  # hour number (Unix time // 3600) -> figures
@@ -108,13 +107,32 @@ class FlowHeat:
 
 @dataclass(frozen=True, slots=True)
 class Burner:
-    """Which quantities describe the boiler's burner, and its minimum power (0..1 of maximum)."""
+    """Which quantities describe the boiler's burner, and its minimum power (0..1 of maximum).
+
+    Its state becomes a gauge, ``boiler.load``: the burner's full-load fraction, labelled by
+    what it heats. Hot water has priority (a combi's diverter valve): a boiler heating its
+    tank or tap water is not heating the house.
+    """
 
     flame: str = "boiler.flame"
     ch: str = "boiler.ch_active"
     dhw: str = "boiler.dhw_active"
     modulation: str = "boiler.modulation"
     min_power: float = 0.25
+    name: str = "boiler.load"
+
+    @property
+    def fields(self) -> tuple[str, str, str, str]:
+        return (self.flame, self.ch, self.dhw, self.modulation)
+
+    def load(self, state: Mapping[str, Value]) -> tuple[float, str]:
+        """(full-load fraction, "ch" | "dhw" | "other" | "off") of a burner state."""
+        if not state.get(self.flame):
+            return 0.0, "off"
+        modulation = state.get(self.modulation)
+        m = float(modulation) / 100 if isinstance(modulation, int | float) else 0.0
+        load = self.min_power + (1 - self.min_power) * max(0.0, min(m, 1.0))
+        return load, "dhw" if state.get(self.dhw) else "ch" if state.get(self.ch) else "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +202,6 @@ class _Series:
         return keys
 
 
-@dataclass(slots=True)
-class _BurnerState:
-    t: float
-    values: dict[str, Value]
-
-
 @dataclass(frozen=True)
 class Spec:
     tracks: tuple[Track, ...]
@@ -213,10 +225,11 @@ class Ledger:
             tracks.append(Track(spec.flow_heat.name, "gauge", labelled=True))
         self._series = {t.quantity: _Series(t, spec.max_gap) for t in tracks}
         self._sampled = [self._series[t.quantity] for t in spec.tracks]
-        self._burner_last: _BurnerState | None = None  # flame, CH, DHW, modulation together
-        self._burner_first: _BurnerState | None = None
         self._burner = spec.burner
-        self._burner_fields = _burner_fields(spec.burner) if spec.burner is not None else ()
+        self._burner_state: dict[str, Value] = {}  # flame, CH, DHW, modulation as last seen
+        if spec.burner is not None:
+            self._series[spec.burner.name] = _Series(Track(spec.burner.name, "gauge"),
+                                                     spec.max_gap)
         self._labels = spec.labels
         self._flow_heat = spec.flow_heat
 
@@ -225,11 +238,6 @@ class Ledger:
         """Figures per hour (Unix time // 3600)."""
         self._settle()
         return self._bins
-
-    @property
-    def last(self) -> dict[str, _Last]:
-        """Each quantity's latest observation."""
-        return {q: s.last for q, s in self._series.items() if s.last is not None}
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -245,8 +253,9 @@ class Ledger:
                 series = self._series.get(quantity)
                 if series is not None:
                     self._observe(series, at, change, "")
-                if burner is not None and quantity in self._burner_fields:
-                    self._burner_observe(at, {quantity: change})
+                if burner is not None and quantity in burner.fields:
+                    self._burner_state[quantity] = change
+                    self._observe_burner(burner, at)
         label = self._labels(values)
         observe = self._observe
         get = values.get
@@ -259,10 +268,17 @@ class Ledger:
             power = self._flow_heat(values)
             if power is not None:
                 observe(self._series[self._flow_heat.name], t, power, label)
-        if burner is not None:
-            present = {q: values[q] for q in self._burner_fields if q in values}
-            if present:
-                self._burner_observe(t, present)
+        if burner is not None and burner.flame in values:
+            state = self._burner_state
+            for q in burner.fields:
+                value = get(q)
+                if value is not None:
+                    state[q] = value
+            self._observe_burner(burner, t)
+
+    def _observe_burner(self, burner: Burner, t: float) -> None:
+        load, purpose = burner.load(self._burner_state)
+        self._observe(self._series[burner.name], t, load, purpose)
 
     def _observe(self, series: _Series, t: float, value: Value, label: str) -> None:
         """The hot path (millions of calls for a season): kept flat on purpose."""
@@ -273,7 +289,9 @@ class Ledger:
             return
         t0 = last.t
         if t <= t0:
-            return  # the same capture again (a gas meter's hourly value, sent every 10 s)
+            if t == t0 and not series.counter:  # two changes at one instant: the later holds
+                last.value, last.label = value, label
+            return  # a counter's same capture again (a gas meter's hourly value, every 10 s)
         dt = t - t0
         if series.counter:
             c0 = last.value
@@ -358,36 +376,6 @@ class Ledger:
         for series in self._series.values():
             self._close_run(series)
 
-    # -- the burner -----------------------------------------------------------------------------
-
-    def _burner_observe(self, t: float, changed: Mapping[str, Value]) -> None:
-        last = self._burner_last
-        if last is None:
-            self._burner_first = _BurnerState(t, dict(changed))
-            self._burner_last = _BurnerState(t, dict(changed))
-            return
-        if t < last.t:
-            return  # older than what we have: already accounted for
-        if t > last.t:
-            self._burner_interval(last, t)
-            last.t = t
-        last.values.update(changed)
-
-    def _burner_interval(self, last: _BurnerState, t: float) -> None:
-        burner = self.spec.burner
-        assert burner is not None
-        if t - last.t > self.spec.max_gap:
-            return
-        state = last.values
-        if not state.get(burner.flame):
-            return
-        modulation = state.get(burner.modulation)
-        m = float(modulation) / 100 if isinstance(modulation, int | float) else 0.0
-        load = burner.min_power + (1 - burner.min_power) * max(0.0, min(m, 1.0))
-        # hot water has priority: a boiler heating its tank is not heating the house
-        purpose = "dhw" if state.get(burner.dhw) else "ch" if state.get(burner.ch) else "other"
-        self._put((LOAD, "boiler", purpose), last.t, t, load * (t - last.t))
-
     # -- combining ------------------------------------------------------------------------------
 
     def merge(self, later: Ledger) -> None:
@@ -405,14 +393,7 @@ class Ledger:
         for q, theirs in later._series.items():
             if theirs.last is not None:
                 self._series[q].last = _Last(theirs.last.t, theirs.last.value, theirs.last.label)
-        if later._burner_first is not None:
-            if self._burner_last is not None and later._burner_first.t > self._burner_last.t:
-                self._burner_interval(self._burner_last, later._burner_first.t)
-            if self._burner_first is None:
-                self._burner_first = later._burner_first
-        if later._burner_last is not None:
-            self._burner_last = _BurnerState(later._burner_last.t,
-                                             dict(later._burner_last.values))
+        self._burner_state.update(later._burner_state)
         self._settle()
         self.gaps += later.gaps
         self.anomalies += later.anomalies
@@ -447,47 +428,3 @@ def _state(value: Value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
-
-
-def _burner_fields(burner: Burner) -> tuple[str, str, str, str]:
-    return (burner.flame, burner.ch, burner.dhw, burner.modulation)
-
-
-@dataclass
-class Totals:
-    """Figures of one period, read out of a ledger (what metrics work on)."""
-
-    energy: dict[tuple[str, str], float] = field(default_factory=dict)
-    covered: dict[str, float] = field(default_factory=dict)
-    gauge: dict[tuple[str, str], float] = field(default_factory=dict)
-    held: dict[tuple[str, str], float] = field(default_factory=dict)
-    state: dict[tuple[str, str], float] = field(default_factory=dict)
-    load: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-def totals(ledger: Ledger, start: float, end: float) -> Totals:
-    """Everything of [start, end) (hour-aligned), including energy across gaps inside it."""
-    out = Totals(seconds=end - start)
-    h0, h1 = int(start // HOUR), int(-(-end // HOUR))
-    for hour, figures in ledger.bins.items():
-        if not h0 <= hour < h1:
-            continue
-        for (kind, q, label), value in figures.items():
-            if kind == ENERGY:
-                out.energy[(q, label)] = out.energy.get((q, label), 0.0) + value
-            elif kind == COVERED:
-                out.covered[q] = out.covered.get(q, 0.0) + value
-            elif kind == GAUGE:
-                out.gauge[(q, label)] = out.gauge.get((q, label), 0.0) + value
-            elif kind == HELD:
-                out.held[(q, label)] = out.held.get((q, label), 0.0) + value
-            elif kind == STATE:
-                out.state[(q, label)] = out.state.get((q, label), 0.0) + value
-            elif kind == LOAD:
-                out.load[label] = out.load.get(label, 0.0) + value
-    for gap in ledger.gaps:
-        if gap.start >= start and gap.end <= end:
-            key = (gap.quantity, gap.label)
-            out.energy[key] = out.energy.get(key, 0.0) + gap.energy
-    return out

@@ -26,7 +26,6 @@ from agent.ledger import (
     GAUGE,
     HELD,
     HOUR,
-    LOAD,
     STATE,
     Anomaly,
     Gap,
@@ -144,7 +143,7 @@ def _hour_iso(hour: int | None) -> str | None:
 def hourly_content(hour: int, figures: dict[tuple[str, str, str], float]) -> dict[str, Any]:
     """An hour's figures, as the ``hourly`` stream carries them."""
     names = {ENERGY: "energy", COVERED: "covered_s", GAUGE: "gauge_x_s", HELD: "held_s",
-             STATE: "state_s", LOAD: "burner_load_s"}
+             STATE: "state_s"}
     out: dict[str, Any] = {"hour": rfc3339(hour * HOUR)}
     for (kind, quantity, label), value in sorted(figures.items()):
         section = out.setdefault(names.get(kind, kind), {})

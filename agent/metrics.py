@@ -22,7 +22,6 @@ from agent.ledger import (
     GAUGE,
     HELD,
     HOUR,
-    LOAD,
     Burner,
     FlowHeat,
     Labels,
@@ -69,8 +68,6 @@ def spec_for(inst: Installation) -> Spec:
         add(Track(boiler.heat, "counter", max_rate=60.0, slack=1.0))
     # DSMR 4 and older meters capture gas hourly: their intervals are an hour long
     add(Track("gas.volume", "counter", max_rate=10.0, slack=0.01, max_gap=2 * HOUR + 60))
-    add(Track("grid.import_energy", "counter", max_rate=60.0, slack=1.0))
-    add(Track("grid.export_energy", "counter", max_rate=60.0, slack=1.0))
     add(Track("hp.heat_power", "gauge", labelled=True))  # defrost heat: the counter skips it
     add(Track(inst.ledger.outdoor, "gauge"))
     burner = None if boiler is None else Burner(
@@ -185,8 +182,8 @@ def _gas_split(sums: _Sums, gas_quantity: str = "gas.volume") -> dict[str, float
         gas = sum(v for (k, q, _), v in figures.items() if k == ENERGY and q == gas_quantity)
         if gas <= 0:
             continue
-        ch = figures.get((LOAD, "boiler", "ch"), 0.0)
-        dhw = figures.get((LOAD, "boiler", "dhw"), 0.0)
+        ch = figures.get((GAUGE, "boiler.load", "ch"), 0.0)
+        dhw = figures.get((GAUGE, "boiler.load", "dhw"), 0.0)
         if ch + dhw <= 0:
             split["other"] += gas
             continue
@@ -257,7 +254,7 @@ def _boiler(sums: _Sums, inst: Installation) -> _Boiler:
                        {"ch": 0.0, "dhw": 0.0}, [])
     notes = []
     split = _gas_split(sums)
-    if gas_m3 > 0 and not any(k == LOAD for k, _, _ in sums.by):
+    if gas_m3 > 0 and not sums.has(HELD, "boiler.load"):
         notes.append("the boiler's gas cannot be divided between space heating and hot water: "
                      "no OpenTherm timeline in this period")
     if boiler.heat is not None:

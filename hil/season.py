@@ -208,7 +208,7 @@ def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0,
                 inst.step(t - t_prev)
                 if t % GAS_CAPTURE_S == 0.0:
                     gas_at, gas = t, _gas_index(inst)
-            q = inst.snapshot()
+            q = as_shown(inst.snapshot())
             q["grid.import_energy"] = math.floor(
                 (GRID_START_KWH + inst.grid_import_kwh) * 1000.0) / 1000.0
             q["grid.power"] = float(round(inst.grid_power_w))
@@ -228,6 +228,21 @@ def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0,
                          events, counters, inst.truth, config)
     result.path.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
     return result
+
+
+# Decimals the devices show, by unit (what their registers and frames resolve)
+_DECIMALS: Final = {"°C": 1, "W": 0, "kWh": 3, "l/min": 1, "Hz": 1, "%": 1, "bar": 2, "m³": 3,
+                    "V": 1, "A": 2}
+
+
+def as_shown(values: dict[str, Value]) -> dict[str, Value]:
+    """The model's values at the resolution the devices report them (a real recording's size)."""
+    out: dict[str, Value] = {}
+    for name, value in values.items():
+        digits = _DECIMALS.get(VOCABULARY[name].unit)
+        out[name] = round(value, digits) if digits is not None and isinstance(value, float) \
+            else value
+    return out
 
 
 def _gas_index(inst: HybridInstallation) -> float:
