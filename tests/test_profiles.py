@@ -15,7 +15,7 @@ from drivers.codec import Decoder
 from drivers.links import TcpLink
 from drivers.modbus import ModbusBus, ModbusDevice
 from drivers.planner import minimum_reads, plan
-from drivers.profile import DataType, Register, available_profiles, load_profile
+from drivers.profile import DataType, Profile, Register, available_profiles, load_profile
 from drivers.reading import Quality, Value
 from drivers.vocabulary import VOCABULARY
 from drivers.yamlfile import YamlFileError
@@ -60,7 +60,10 @@ def test_profile_is_consistent(name: str) -> None:
 
 @pytest.mark.parametrize("name", PROFILES)
 async def test_profile_round_trips_through_a_modbus_server(name: str, port: int) -> None:
-    profile = load_profile(name)
+    await assert_round_trip(load_profile(name), port)
+
+
+async def assert_round_trip(profile: Profile, port: int) -> None:
     decoders = [Decoder.compile(r) for r in profile.registers]
     expected = {d.quantity: known_value(d) for d in decoders}
     server = SimulatedModbusDevice(profile, port=port, unit=profile.unit)
@@ -77,6 +80,33 @@ async def test_profile_round_trips_through_a_modbus_server(name: str, port: int)
     assert not bad
     assert got == expected
     assert server.reads == len(plan(profile.registers, profile.limits))
+
+
+SITE_HEAT_METER = """\
+# A heat meter behind a Modbus module, as an installer would describe it for one site.
+vendor: Example
+model: heat meter on Modbus
+source: written for this test; not a real device's map
+unit: 5
+defaults: {table: input, word_order: big}
+registers:
+  - {quantity: heatmeter.energy, name: "Heat energy", address: 0, type: u32, unit: Wh}
+  - {quantity: heatmeter.volume, name: "Volume", address: 2, type: u32, scale: 0.01, unit: m3}
+  - {quantity: heatmeter.flow, name: "Flow", address: 4, type: f32, unit: m3/h}
+  - {quantity: heatmeter.power, name: "Power", address: 6, type: f32, unit: kW}
+  - {quantity: heatmeter.supply_temp, name: "t1", address: 8, type: s16, scale: 0.01}
+  - {quantity: heatmeter.return_temp, name: "t2", address: 9, type: s16, scale: 0.01}
+"""
+
+
+async def test_a_heat_meter_on_modbus_is_a_profile_of_the_site(tmp_path: Path,
+                                                               port: int) -> None:
+    """No heat meter map ships; one written for a site works by path and by directory."""
+    (tmp_path / "site_meter.yaml").write_text(SITE_HEAT_METER)
+    by_path = load_profile(str(tmp_path / "site_meter.yaml"))
+    assert load_profile("site_meter", (tmp_path,)) == by_path
+    assert {r.quantity for r in by_path.registers} >= {"heatmeter.energy", "heatmeter.flow"}
+    await assert_round_trip(by_path, port)
 
 
 BAD_CASES = sorted(p for p in (CASES / "profiles").glob("*.yaml"))
