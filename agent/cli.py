@@ -59,6 +59,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None) -> No
     """Run the agent until SIGTERM or SIGINT, then flush and exit 0."""
     import asyncio
 
+    # structlog imports rich whenever it is installed (the demo's live view needs it), for
+    # coloured tracebacks the daemon never renders: 9 MB resident on a gateway that should stay
+    # under 50 MB. A None entry makes ``import rich`` fail, so structlog takes its plain path.
+    sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
     from agent import logs
     from agent.daemon import run_until_signalled
     from agent.keys import KeyFileError
