@@ -60,8 +60,8 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None) -> No
     import asyncio
 
     # structlog imports rich whenever it is installed (the demo's live view needs it), for
-    # coloured tracebacks the daemon never renders: 9 MB resident on a gateway that should stay
-    # under 50 MB. A None entry makes ``import rich`` fail, so structlog takes its plain path.
+    # coloured tracebacks the daemon never renders: 4 MB of the daemon's resident memory on a
+    # small gateway. A None entry makes ``import rich`` fail, so structlog takes its plain path.
     sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
     from agent import logs
     from agent.daemon import run_until_signalled
