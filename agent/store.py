@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS samples (
     uptime REAL NOT NULL,
     q TEXT NOT NULL,               -- JSON {quantity: value} of good values
     bad TEXT,                      -- JSON {quantity: quality} of the others
-    at TEXT,                       -- JSON {quantity: RFC 3339} device timestamps (gas)
-    events TEXT                    -- JSON [[RFC 3339, quantity, value], ...] state changes
+    at TEXT                        -- JSON {quantity: RFC 3339} device timestamps (gas)
 );
 CREATE INDEX IF NOT EXISTS samples_t ON samples (t);
 CREATE TABLE IF NOT EXISTS chains (
@@ -49,8 +48,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_destination ON outbox (destination, id);
 """
 
-# The ledger's closed hours: what hourly and daily figures and store reports are made of
+# State changes in each sample (the timeline), and the ledger's closed hours: what hourly and
+# daily figures and store reports are made of
 _SCHEMA_2: Final = """
+ALTER TABLE samples ADD COLUMN events TEXT;  -- JSON [[RFC 3339, quantity, value], ...]
 CREATE TABLE IF NOT EXISTS ledger_hours (
     hour INTEGER NOT NULL,         -- Unix time // 3600
     kind TEXT NOT NULL,            -- agent.ledger: E energy, C covered, G gauge, H held, ...
@@ -117,6 +118,8 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema {version}; this hpagent knows up to "
                              f"{SCHEMA_VERSION}: upgrade hpagent, do not downgrade")
+        if version == SCHEMA_VERSION:
+            return
         with self.transaction():
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from agent.jws import Signer, b64url_decode, chain_hash
 from agent.outbox import Outbox, Pending
 from agent.sample import ClockState, Sample
 from agent.store import SCHEMA_VERSION, Store, StoreError
-from drivers.reading import Quality, Reading
+from drivers.reading import Event, Quality, Reading
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -114,6 +115,40 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="upgrade hpagent"):
         Store(tmp_path / "db")
+
+
+# Schema 1 as the first release created it (frozen here: the migrations must take it forward).
+SCHEMA_1_AS_SHIPPED = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, t REAL NOT NULL,
+    clock TEXT NOT NULL, boot TEXT NOT NULL, uptime REAL NOT NULL, q TEXT NOT NULL, bad TEXT,
+    at TEXT);
+CREATE INDEX samples_t ON samples (t);
+CREATE TABLE chains (destination TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL,
+    hash TEXT, PRIMARY KEY (destination, stream)) WITHOUT ROWID;
+CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL,
+    topic TEXT NOT NULL, token TEXT NOT NULL);
+CREATE INDEX outbox_destination ON outbox (destination, id);
+"""
+
+
+def test_a_database_of_schema_1_is_migrated_with_its_samples(tmp_path: Path) -> None:
+    """A gateway upgraded in the field keeps its samples and stores the new columns."""
+    db = sqlite3.connect(tmp_path / "db")
+    db.executescript(SCHEMA_1_AS_SHIPPED)
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute("INSERT INTO samples (source, t, clock, boot, uptime, q) "
+               "VALUES ('heatpump', 1.0, 'synced', '', 0, '{\"hp.supply_temp\": 30.0}')")
+    db.commit()
+    db.close()
+    store = Store(tmp_path / "db")
+    flame = Event("boiler.flame", True, datetime(2026, 1, 1, tzinfo=UTC))
+    store.add_sample(Sample("boiler", 2.0, ClockState.SYNCED, (), events=(flame,)))
+    old, new = store.samples()
+    assert old.values == {"hp.supply_temp": 30.0} and old.events == []
+    assert new.events == [["2026-01-01T00:00:00.000Z", "boiler.flame", True]]
+    assert store.meta("schema") == str(SCHEMA_VERSION)
 
 
 def test_an_unwritable_state_dir_is_named(tmp_path: Path) -> None:
