@@ -28,7 +28,6 @@ class ByteStream(Protocol):
 
     async def read(self, max_bytes: int = 4096) -> bytes:
         """At least one byte, as soon as any is available; :class:`StreamClosed` at the end."""
-        ...
 
     async def write(self, data: bytes) -> None: ...
 
