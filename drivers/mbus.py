@@ -51,7 +51,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from drivers.links import SerialLink, TcpLink
 from drivers.reading import Quality, Reading
-from drivers.serialport import SerialStream, StreamClosed, TcpStream, open_stream
+from drivers.serialport import ByteStream, StreamClosed, open_stream
 from drivers.units import factor
 from drivers.vocabulary import VOCABULARY
 
@@ -563,7 +563,7 @@ class MbusMaster:
         self.retries = retries
         self.lock = asyncio.Lock()
         self.transactions = 0
-        self._stream: SerialStream | TcpStream | None = None
+        self._stream: ByteStream | None = None
         self._dirty = False  # a failed attempt may leave a late answer on the line
 
     def char_time(self) -> float:
@@ -574,7 +574,7 @@ class MbusMaster:
             await self._stream.close()
             self._stream = None
 
-    async def _open(self) -> SerialStream | TcpStream:
+    async def _open(self) -> ByteStream:
         if self._stream is None:
             try:
                 self._stream = await open_stream(self.link)
@@ -614,7 +614,7 @@ class MbusMaster:
             await self.close()
             raise LinkError(f"{where}: {exc}") from None
 
-    async def _receive(self, stream: SerialStream | TcpStream, what: str, wait: float) -> bytes:
+    async def _receive(self, stream: ByteStream, what: str, wait: float) -> bytes:
         buf = bytearray()
         try:
             async with asyncio.timeout(wait):
@@ -642,7 +642,7 @@ class MbusMaster:
             raise _Retry(BadFrame, f"bad answer to {what}: {exc}") from None
         return frame
 
-    async def _drain(self, stream: SerialStream | TcpStream) -> None:
+    async def _drain(self, stream: ByteStream) -> None:
         """Discard what is still arriving (the rest of a collision, a late answer): the line
         must be quiet, for three characters' time or 20 ms, before the next request."""
         quiet = max(0.02, 3 * self.char_time())

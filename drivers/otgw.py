@@ -36,7 +36,7 @@ import structlog
 from drivers.links import SerialLink, TcpLink
 from drivers.opentherm import QUANTITY_SIDES, LineBuffer, LineKind, OpenThermMonitor, Side
 from drivers.reading import Event, Quality, Reading
-from drivers.serialport import SerialStream, StreamClosed, TcpStream, open_stream
+from drivers.serialport import ByteStream, StreamClosed, open_stream
 
 log = structlog.get_logger("hpagent.otgw")
 
@@ -214,7 +214,7 @@ class OtgwMonitor:
                 await stream.close()
             await asyncio.sleep(delay)
 
-    async def _send_commands(self, stream: SerialStream | TcpStream) -> None:
+    async def _send_commands(self, stream: ByteStream) -> None:
         commands = ["PR=A", *(f"AA={data_id}" for data_id in self.alternatives)]
         for command in commands:
             # Invariant: only reports and alternatives; PS=1 would silence the gateway.

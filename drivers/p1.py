@@ -68,7 +68,7 @@ from dsmr_parser.parsers import TelegramParser
 
 from drivers.links import SerialLink, TcpLink
 from drivers.reading import Quality, Reading
-from drivers.serialport import SerialStream, StreamClosed, TcpStream, open_stream
+from drivers.serialport import ByteStream, SerialStream, StreamClosed, TcpStream, open_stream
 from drivers.units import factor
 from drivers.vocabulary import VOCABULARY
 
@@ -653,7 +653,7 @@ class P1Meter:
             await asyncio.sleep(delay)  # a port that vanished is not back at once
             delay = min(2 * delay, self.reopen_max)
 
-    async def _open_stream(self) -> SerialStream | TcpStream:
+    async def _open_stream(self) -> ByteStream:
         if isinstance(self.link, TcpLink):
             return await open_stream(self.link)
         # Every serial port takes 8N1; detection then changes the line with set_line.
@@ -664,7 +664,7 @@ class P1Meter:
         return SerialLink(self.link.port, baudrate=line[0], parity=line[2], stopbits=1,
                           bytesize=line[1])
 
-    async def _receive(self, stream: SerialStream | TcpStream) -> None:
+    async def _receive(self, stream: ByteStream) -> None:
         """Read the opened stream until it closes (StreamClosed); detect the line settings on
         an unpinned serial port. Returns only when the port refused a line setting: pyserial
         then keeps the refused value and fails every later change, so the port is reopened."""
@@ -700,7 +700,7 @@ class P1Meter:
                 self.decoder.reset()
                 await self._pump(stream, window)
 
-    async def _pump(self, stream: SerialStream | TcpStream, window: float | None) -> None:
+    async def _pump(self, stream: ByteStream, window: float | None) -> None:
         """Receive until the stream closes (StreamClosed). With a ``window``, return if no
         valid telegram arrived within it: the caller then tries the next line setting."""
         loop = asyncio.get_running_loop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import termios
-from typing import Protocol
 
 import serial
 
@@ -21,17 +20,6 @@ from drivers.links import Link, SerialLink, TcpLink
 
 class StreamClosed(ConnectionError):
     """The port disappeared, the peer hung up, or the stream was closed."""
-
-
-class ByteStream(Protocol):
-    link: Link
-
-    async def read(self, max_bytes: int = 4096) -> bytes:
-        """At least one byte, as soon as any is available; :class:`StreamClosed` at the end."""
-
-    async def write(self, data: bytes) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class SerialStream:
@@ -150,7 +138,10 @@ class TcpStream:
             await self._writer.wait_closed()
 
 
-async def open_stream(link: Link, timeout: float = 10.0) -> SerialStream | TcpStream:
+ByteStream = SerialStream | TcpStream  # what the stream drivers read and write
+
+
+async def open_stream(link: Link, timeout: float = 10.0) -> ByteStream:
     """Open a serial port or a TCP connection; OSError names the link when that fails."""
     if isinstance(link, TcpLink):
         return await TcpStream.open(link, timeout)
