@@ -68,7 +68,7 @@ class ModbusBus:
 
     def __post_init__(self) -> None:
         self._retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(self.retries, 1)),
+            stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential(multiplier=0.1, max=1.0),
             retry=retry_if_exception_type(_NoAnswer), reraise=True)
 
@@ -107,15 +107,18 @@ class ModbusBus:
     async def read(self, table: Table, address: int, count: int, unit: int) -> list[int]:
         """Words (or 0/1 bits) of one read; :class:`TransactionError` on any failure."""
         async with self._lock:
-            try:
+            try:  # the common path, without tenacity's ~20 us a call
                 return await self._transact(table, address, count, unit)
             except _NoAnswer as exc:
-                if self.retries == 0:
-                    raise TransactionError(Quality.UNAVAILABLE, str(exc)) from None
-            # the device did not answer: retry with back-off (the common path stays cheap)
+                missed: _NoAnswer | None = exc
+            # No answer: that try is tenacity's first attempt, so the back-off comes before the
+            # first retry, and a bus with retries=0 gives up at once.
             try:
                 async for attempt in self._retrying:
                     with attempt:
+                        if missed is not None:
+                            failed, missed = missed, None
+                            raise failed
                         return await self._transact(table, address, count, unit)
             except _NoAnswer as exc:
                 raise TransactionError(Quality.UNAVAILABLE, str(exc)) from None

@@ -8,6 +8,7 @@ goes and once when it is back; the technician's ``hpagent modbus read`` shows it
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -18,8 +19,8 @@ import pytest
 from pymodbus.constants import ExcCodes
 
 from drivers.links import SerialLink, TcpLink
-from drivers.modbus import ModbusBus, ModbusDevice
-from drivers.profile import Profile, load_profile
+from drivers.modbus import ModbusBus, ModbusDevice, TransactionError
+from drivers.profile import Profile, Table, load_profile
 from drivers.reading import Quality, Value
 from hil.modbus_device import SimulatedModbusDevice
 from hil.ptys import PtyPair
@@ -151,6 +152,27 @@ async def test_a_silent_device_times_out_and_is_logged_once(profile: Profile, po
     assert "no answer within 0.3 s" in (first[0].detail or "")
     assert len(events(logs, "source.unavailable")) == 1
     assert not events(logs, "register.failed"), "an outage is one device event, not 17"
+
+
+async def test_a_silent_device_is_retried_with_back_off(profile: Profile, port: int) -> None:
+    """retries=2: three requests, the second 0.1 s and the third 0.2 s after a timeout."""
+    seen: list[float] = []
+
+    async def listen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(12):  # one Modbus TCP read request, never answered
+            seen.append(asyncio.get_running_loop().time())
+
+    silent = await asyncio.start_server(listen, "127.0.0.1", port)
+    try:
+        bus = ModbusBus(TcpLink("127.0.0.1", port), timeout=0.3, retries=2)
+        with pytest.raises(TransactionError, match="no answer"):
+            await bus.read(Table.HOLDING, 0, 1, 1)
+        bus.close()
+    finally:
+        silent.close()
+    assert len(seen) == 3
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert gaps[0] >= 0.3 + 0.1 and gaps[1] >= 0.3 + 0.2
 
 
 async def test_a_device_that_comes_back_is_logged_once(profile: Profile, port: int,
