@@ -58,6 +58,7 @@ class LedgerService:
         self.until = int(until) if until is not None else None
         self.ledger = Ledger(self.spec)
         self.closed = 0
+        self._reached: int | None = None  # every hour before this one is closed
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -87,15 +88,19 @@ class LedgerService:
                         {r.quantity: r.measured_at.timestamp() for r in sample.readings
                          if r.measured_at is not None and r.good},
                         tuple((e.at.timestamp(), e.quantity, e.value) for e in sample.events))
-        self.close_until(int((sample.t - self.grace) // HOUR))
+        hour = int((sample.t - self.grace) // HOUR)
+        # Once an hour: reading the bins settles the ledger's open runs, its fast path.
+        if hour != self._reached and self.close_until(hour):
+            self._reached = hour
 
-    def close_until(self, hour: int) -> None:
-        """Close every hour with figures before ``hour``, oldest first."""
+    def close_until(self, hour: int) -> bool:
+        """Close every hour with figures before ``hour``, oldest first; False if one failed."""
         bins = self.ledger.bins
         for h in sorted(h for h in bins if h < hour):
             if not self._close(h, bins[h]):
-                return  # the disk refused: the hour stays open and is tried again
+                return False  # the disk refused: the hour stays open and is tried again
             del bins[h]
+        return True
 
     def _close(self, hour: int, figures: dict[tuple[str, str, str], float]) -> bool:
         """One transaction: the hour's rows, the gaps and anomalies up to its end, the marker."""
