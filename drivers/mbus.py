@@ -39,7 +39,6 @@ import enum
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Context, Decimal
@@ -50,7 +49,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_none
 
 from drivers.links import SerialLink, TcpLink
-from drivers.reading import Quality, Reading
+from drivers.reading import Outage, Quality, Reading
 from drivers.serialport import ByteStream, StreamClosed, open_stream
 from drivers.units import factor
 from drivers.vocabulary import VOCABULARY
@@ -745,10 +744,10 @@ class MbusMeter:
         self.last: Response | None = None
         self._reset = True
         self._quantities: tuple[str, ...] = HEATMETER_QUANTITIES
-        self._down_since: float | None = None
         self._error: str | None = None
         self._status: int = 0
         self._log = log.bind(source=name, link=str(self.master.link), address=str(target))
+        self.outage = Outage(self._log)
 
     async def open(self) -> None:
         """The line is opened lazily by the first read."""
@@ -775,7 +774,7 @@ class MbusMeter:
                 self._reset = True
                 return self._failed(exc)
         self._reset = False
-        self._note_up()
+        self.outage.up()
         self._note_meter(response)
         self.last = response
         where = self.master.where(self.target)
@@ -792,21 +791,13 @@ class MbusMeter:
     def _failed(self, exc: MbusError) -> list[Reading]:
         """Readings without values; an outage or a meter error is logged when it starts."""
         if exc.quality is Quality.UNAVAILABLE:
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                self._log.warning("source.unavailable", reason=str(exc))
+            self.outage.down(str(exc))
         else:
-            self._note_up()
+            self.outage.up()
             if self._error is None:
                 self._log.warning("mbus.meter_error", reason=str(exc))
             self._error = str(exc)
         return [Reading(q, None, exc.quality, detail=str(exc)) for q in self._quantities]
-
-    def _note_up(self) -> None:
-        if self._down_since is not None:
-            self._log.info("source.recovered",
-                           after_s=round(time.monotonic() - self._down_since, 1))
-            self._down_since = None
 
     def _note_meter(self, response: Response) -> None:
         """Log a meter error ending, a status change, and a meter that is no heat meter."""

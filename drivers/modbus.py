@@ -24,7 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from drivers.codec import Decoder, InvalidValue
 from drivers.links import Link, TcpLink
 from drivers.planner import Read, plan
-from drivers.reading import Quality, Reading
+from drivers.reading import Outage, Quality, Reading
 
 if TYPE_CHECKING:
     from drivers.profile import Profile, Table
@@ -167,9 +167,9 @@ class ModbusDevice:
         self.decoders = [Decoder.compile(r) for r in profile.registers]
         self.reads: list[Read] = plan(profile.registers, profile.limits, max_gap)
         self.last_words: dict[Read, list[int]] = {}  # what each read returned last, for diagnosis
-        self._down_since: float | None = None
         self._failing: dict[str, str] = {}  # quantity -> detail, for transition logging
         self._log = log.bind(source=name, link=str(bus.link), unit=unit)
+        self.outage = Outage(self._log)
 
     async def open(self) -> None:
         """Connecting is lazy (and retried with back-off) inside ``read``."""
@@ -205,7 +205,10 @@ class ModbusDevice:
             answered = True
             self.last_words[rd] = words
             readings += [self._decode(self.decoders[i], rd, words) for i in rd.members]
-        self._note_device(answered, failure)
+        if answered:
+            self.outage.up()
+        else:
+            self.outage.down(str(failure) if failure else None)
         return readings
 
     def _split(self, rd: Read) -> bool:
@@ -227,19 +230,12 @@ class ModbusDevice:
         dec = self.decoders[index]
         for rd, words in self.last_words.items():
             if index in rd.members:
-                return [w for address, count in dec.spans
-                        for w in words[address - rd.address : address - rd.address + count]]
+                return list(_own_words(dec, rd, words))
         return None
 
     def _decode(self, dec: Decoder, rd: Read, words: Sequence[int]) -> Reading:
-        if len(dec.spans) == 1:
-            at = dec.spans[0][0] - rd.address
-            own: Sequence[int] = words[at : at + dec.spans[0][1]]
-        else:
-            own = [w for address, count in dec.spans
-                   for w in words[address - rd.address : address - rd.address + count]]
         try:
-            value = dec.decode(own)
+            value = dec.decode(_own_words(dec, rd, words))
         except InvalidValue as exc:
             return self._bad(dec, Quality.INVALID, f"{self.bus.link} unit {self.unit} "
                              f"{dec.register.label}: {exc}")
@@ -260,11 +256,11 @@ class ModbusDevice:
             self._failing[dec.quantity] = detail
         return Reading(dec.quantity, None, quality, detail=detail)
 
-    def _note_device(self, answered: bool, failure: TransactionError | None) -> None:
-        if not answered and self._down_since is None:
-            self._down_since = time.monotonic()
-            self._log.warning("source.unavailable", reason=str(failure) if failure else None)
-        elif answered and self._down_since is not None:
-            self._log.info("source.recovered",
-                           after_s=round(time.monotonic() - self._down_since, 1))
-            self._down_since = None
+
+def _own_words(dec: Decoder, rd: Read, words: Sequence[int]) -> Sequence[int]:
+    """A register's own words, cut from the words of the read that covers it."""
+    if len(dec.spans) == 1:
+        at = dec.spans[0][0] - rd.address
+        return words[at : at + dec.spans[0][1]]
+    return [w for address, count in dec.spans
+            for w in words[address - rd.address : address - rd.address + count]]

@@ -466,7 +466,6 @@ class OpenThermMonitor:
 
     max_events: int = 100_000
     values: dict[str, Value] = field(default_factory=dict)
-    updated: dict[str, float] = field(default_factory=dict)
     counts: Counts = field(default_factory=Counts)
     unsupported: set[int] = field(default_factory=set)  # data-ids answered UNKNOWN-DATAID
     dropped_events: int = 0
@@ -518,7 +517,6 @@ class OpenThermMonitor:
     def _set(self, quantity: str, value: Value, at: float) -> None:
         previous = self.values.get(quantity)
         self.values[quantity] = value
-        self.updated[quantity] = at
         if quantity in TIMELINE and (previous is None or previous != value):
             if len(self._events) == self._events.maxlen:
                 self.dropped_events += 1
@@ -532,7 +530,6 @@ class OpenThermMonitor:
     def forget(self) -> None:
         """Drop the latest values (the link was down): the next value of each is news again."""
         self.values.clear()
-        self.updated.clear()
 
 
 def _facts(spec: DataId, frame: Frame) -> list[tuple[str, Value]]:

@@ -25,7 +25,6 @@ are logged once: ``source.unavailable``/``source.recovered``, ``otgw.parity_erro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import deque
@@ -35,8 +34,9 @@ import structlog
 
 from drivers.links import SerialLink, TcpLink
 from drivers.opentherm import QUANTITY_SIDES, LineBuffer, LineKind, OpenThermMonitor, Side
-from drivers.reading import Event, Quality, Reading
+from drivers.reading import Event, Outage, Quality, Reading
 from drivers.serialport import ByteStream, StreamClosed, open_stream
+from drivers.tasks import cancel
 
 log = structlog.get_logger("hpagent.otgw")
 
@@ -75,11 +75,11 @@ class OtgwMonitor:
         self._last_seen: dict[Side, float] = {}  # monotonic time of the last good frame per side
         self._known: set[str] = set()  # every quantity ever seen, to report as unavailable
         self._pending: deque[str] = deque()  # commands sent, awaiting their reply in order
-        self._down_since: float | None = None
         self._error_counts: dict[str, int] = {}
         self._noisy: set[str] = set()
         self._logged_ids: set[int] = set()
         self._log = log.bind(source=name, link=str(link))
+        self.outage = Outage(self._log)
 
     # -- Driver ---------------------------------------------------------------------------------
 
@@ -91,11 +91,8 @@ class OtgwMonitor:
             self._task = asyncio.create_task(self._run(), name=f"otgw {self.name}")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self._link_error = f"{self.link}: closed"
 
     @property
@@ -119,13 +116,13 @@ class OtgwMonitor:
         self._note_unsupported()
         reason = self._unavailable(now)
         if reason is not None:
-            self._note_down(now, reason)
+            self.outage.down(reason)
             self.monitor.forget()  # stale values must not come back as news
             wanted = sorted(self._known or QUANTITY_SIDES)
             return [Reading(q, None, Quality.UNAVAILABLE, detail=reason) for q in wanted]
         if max(self._last_seen.values(), default=-math.inf) < self._connected_at:
             return []  # (re)connected moments ago and no frame yet: nothing to say either way
-        self._note_up(now)
+        self.outage.up()
         readings = []
         values = self.monitor.values
         for quantity in sorted(self._known):
@@ -151,16 +148,6 @@ class OtgwMonitor:
         if now - last > self.silence:
             return f"{self.link}: no OpenTherm frame for {self.silence:g} s"
         return None
-
-    def _note_down(self, now: float, reason: str) -> None:
-        if self._down_since is None:
-            self._down_since = now
-            self._log.warning("source.unavailable", reason=reason)
-
-    def _note_up(self, now: float) -> None:
-        if self._down_since is not None:
-            self._log.info("source.recovered", after_s=round(now - self._down_since, 1))
-            self._down_since = None
 
     def _note_line_errors(self) -> None:
         """Log when parity or bus errors start to appear, and when a poll interval is clean."""

@@ -51,7 +51,6 @@ cannot parse, on every telegram; a filter on its logger lets each distinct messa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import re
@@ -69,6 +68,7 @@ from dsmr_parser.parsers import TelegramParser
 from drivers.links import SerialLink, TcpLink
 from drivers.reading import Quality, Reading
 from drivers.serialport import ByteStream, SerialStream, StreamClosed, TcpStream, open_stream
+from drivers.tasks import cancel
 from drivers.units import factor
 from drivers.vocabulary import VOCABULARY
 
@@ -570,11 +570,8 @@ class P1Meter:
             self._task = asyncio.create_task(self._run(), name=f"p1 {self.name}")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def read(self) -> list[Reading]:
         now = asyncio.get_running_loop().time()

@@ -7,10 +7,11 @@ the sampler can store what it did get and the technician can see what it did not
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 Value = float | int | bool | str
 
@@ -67,3 +68,21 @@ class EventSource(Protocol):
     """A driver that also reports the state changes it saw since the last call."""
 
     def take_events(self) -> list[Event]: ...
+
+
+class Outage:
+    """A source's availability: logged once when it goes and once when it is back."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._since: float | None = None
+
+    def down(self, reason: str | None) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+            self._log.warning("source.unavailable", reason=reason)
+
+    def up(self) -> None:
+        if self._since is not None:
+            self._log.info("source.recovered", after_s=round(time.monotonic() - self._since, 1))
+            self._since = None
