@@ -372,6 +372,15 @@ class Ledger:
                 figures[key] = figures.get(key, 0.0) + (amount * overlap / span if span > 0
                                                         else amount)
 
+    def drop_before(self, hour: int) -> None:
+        """Forget the figures, gaps and anomalies of the hours before ``hour`` (kept elsewhere)."""
+        bins = self.bins
+        for h in [h for h in bins if h < hour]:
+            del bins[h]
+        edge = hour * HOUR
+        self.gaps = [g for g in self.gaps if g.end >= edge]
+        self.anomalies = [a for a in self.anomalies if a.t >= edge]
+
     def _settle(self) -> None:
         for series in self._series.values():
             self._close_run(series)

@@ -33,7 +33,7 @@ from agent.ledger import (
     Spec,
 )
 from agent.metrics import LOCAL, Period, compute, spec_for
-from agent.recording import TimeParser
+from agent.recording import TimeParser, from_sample
 from agent.sample import Sample, rfc3339
 from agent.store import Store
 
@@ -54,40 +54,19 @@ class LedgerService:
         self.installation = installation
         self.spec = spec_for(installation)
         self.grace = _margin(self.spec)
-        until = store.meta(UNTIL)
-        self.until = int(until) if until is not None else None
-        self.ledger = Ledger(self.spec)
+        self.until = _until(store)
         self.closed = 0
         self._reached: int | None = None  # every hour before this one is closed
-        self._rebuild()
-
-    def _rebuild(self) -> None:
-        """Feed the samples that the open hours (and their first intervals) come from."""
+        # the hours still open, rebuilt from the samples they (and their first intervals) use
         start = -1.0 if self.until is None else self.until * HOUR - self.grace
-        fed = 0
-        for t, q, at, events in stored_samples(self.store, start):
-            self.ledger.add(t, q, at, events)
-            fed += 1
+        self.ledger, fed = _open_hours(store, self.spec, self.until, start)
         if fed:
-            self._drop_closed()
             log.info("ledger.rebuilt", samples=fed, open_from=_hour_iso(self.until))
-
-    def _drop_closed(self) -> None:
-        """Forget what belongs to hours already closed (it is in the table)."""
-        if self.until is None:
-            return
-        for hour in [h for h in self.ledger.bins if h < self.until]:
-            del self.ledger.bins[hour]
-        edge = self.until * HOUR
-        self.ledger.gaps = [g for g in self.ledger.gaps if g.end >= edge]
-        self.ledger.anomalies = [a for a in self.ledger.anomalies if a.t >= edge]
 
     def add(self, sample: Sample) -> None:
         """A sample the store has committed; closes the hours it puts out of reach."""
-        self.ledger.add(sample.t, sample.values,
-                        {r.quantity: r.measured_at.timestamp() for r in sample.readings
-                         if r.measured_at is not None and r.good},
-                        tuple((e.at.timestamp(), e.quantity, e.value) for e in sample.events))
+        record = from_sample(sample)
+        self.ledger.add(record.t, record.q, record.at, record.e)
         hour = int((sample.t - self.grace) // HOUR)
         # Once an hour: reading the bins settles the ledger's open runs, its fast path.
         if hour != self._reached and self.close_until(hour):
@@ -96,11 +75,8 @@ class LedgerService:
     def close_until(self, hour: int) -> bool:
         """Close every hour with figures before ``hour``, oldest first; False if one failed."""
         bins = self.ledger.bins
-        for h in sorted(h for h in bins if h < hour):
-            if not self._close(h, bins[h]):
-                return False  # the disk refused: the hour stays open and is tried again
-            del bins[h]
-        return True
+        # all() stops at an hour the disk refused: it stays open and is tried again
+        return all(self._close(h, bins[h]) for h in sorted(h for h in bins if h < hour))
 
     def _close(self, hour: int, figures: dict[tuple[str, str, str], float]) -> bool:
         """One transaction: the hour's rows, the gaps and anomalies up to its end, the marker."""
@@ -118,8 +94,7 @@ class LedgerService:
         if not self.ingest.publish("hourly", hourly_content(hour, figures), write):
             return False
         self.until = hour + 1
-        self.ledger.gaps = [g for g in self.ledger.gaps if g.end >= edge]
-        self.ledger.anomalies = [a for a in self.ledger.anomalies if a.t >= edge]
+        self.ledger.drop_before(self.until)
         self.closed += 1
         end = datetime.fromtimestamp(edge, UTC).astimezone(LOCAL)
         if end.hour == 0 and end.minute == 0:  # the last hour of a local day
@@ -182,23 +157,38 @@ def stored_samples(store: Store, start: float, end: float | None = None
                    [(times(e[0]), e[1], e[2]) for e in orjson.loads(events)] if events else [])
 
 
+def _until(store: Store) -> int | None:
+    """The first hour not yet closed, or None before the first close."""
+    text = store.meta(UNTIL)
+    return int(text) if text is not None else None
+
+
+def _open_hours(store: Store, spec: Spec, until: int | None, start: float,
+                end: float | None = None) -> tuple[Ledger, int]:
+    """A ledger of the stored samples from ``start``, without the hours before ``until``
+    (they are closed, in the table); and how many samples went in."""
+    ledger = Ledger(spec)
+    fed = 0
+    for t, q, at, events in stored_samples(store, start, end):
+        ledger.add(t, q, at, events)
+        fed += 1
+    if until is not None:
+        ledger.drop_before(until)
+    return ledger, fed
+
+
 def ledger_from_store(store: Store, spec: Spec, period: Period | None) -> Ledger:
     """Closed hours from the table, the open ones rebuilt from the samples after them."""
     ledger = closed_ledger(store, spec, period)
-    until_text = store.meta(UNTIL)
-    until = int(until_text) if until_text is not None else None
-    start = -1.0 if until is None else until * HOUR - _margin(spec)
+    until = _until(store)
+    margin = _margin(spec)
+    start = -1.0 if until is None else until * HOUR - margin
     if period is not None:
-        start = max(start, period.start - _margin(spec))
-    tail = Ledger(spec)
-    for t, q, at, events in stored_samples(store, start, None if period is None else period.end):
-        tail.add(t, q, at, events)
-    edge = -1.0 if until is None else until * HOUR
-    for hour, figures in tail.bins.items():
-        if hour * HOUR >= edge:
-            ledger.bins[hour] = figures
-    ledger.gaps += [g for g in tail.gaps if g.end >= edge]
-    ledger.anomalies += [a for a in tail.anomalies if a.t >= edge]
+        start = max(start, period.start - margin)
+    tail, _ = _open_hours(store, spec, until, start, None if period is None else period.end)
+    ledger.bins.update(tail.bins)
+    ledger.gaps += tail.gaps
+    ledger.anomalies += tail.anomalies
     ledger.start = tail.start if tail.start is not None else ledger.start
     ledger.end = tail.end
     return ledger

@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from agent.sample import Sample, rfc3339
+from agent.sample import Sample, parse_rfc3339, rfc3339
 from drivers.reading import Value
 
 
@@ -108,10 +108,7 @@ class TimeParser:
                 base = self._minutes[minute] = datetime.fromisoformat(
                     minute + ":00+00:00").timestamp()
             return base + float(text[17:-1])
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if dt.tzinfo is None:
-            raise ValueError(f"{text!r} has no time zone")
-        return dt.astimezone(UTC).timestamp()
+        return parse_rfc3339(text)
 
 
 Raw = tuple[float, dict[str, Value], dict[str, float] | None,
