@@ -9,7 +9,7 @@ reason), never guessed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -105,29 +105,26 @@ class _Sums:
 
     def energy(self, quantity: str, mode: str | None = None, running: bool | None = None
                ) -> float:
-        total = 0.0
-        for (kind, q, label), value in self.by.items():
-            if kind != ENERGY or q != quantity:
-                continue
-            m, _, run = label.partition("|")
-            if (mode is None or m == mode) and (running is None or (run == "run") == running):
-                total += value
-        return total
+        return self.get(ENERGY, quantity, mode, running)
 
     def has(self, kind: str, quantity: str) -> bool:
         return any(k == kind and q == quantity for k, q, _ in self.by)
 
     def gauge_kwh(self, quantity: str, mode: str | None = None) -> float:
         """∫ power dt (W x s) -> kWh, for the labels of ``mode``."""
-        total = sum(v for (k, q, label), v in self.by.items()
-                    if k == GAUGE and q == quantity
-                    and (mode is None or label.partition("|")[0] == mode))
-        return total / 3.6e6
+        return self.get(GAUGE, quantity, mode) / 3.6e6
 
-    def get(self, kind: str, quantity: str, mode: str | None = None) -> float:
-        """Sum over labels (of one mode, if given)."""
-        return sum(v for (k, q, label), v in self.by.items() if k == kind and q == quantity
-                   and (mode is None or label.partition("|")[0] == mode))
+    def get(self, kind: str, quantity: str, mode: str | None = None,
+            running: bool | None = None) -> float:
+        """Sum over labels ``<mode>|run`` or ``<mode>|idle`` (of one mode or state, if given)."""
+        total = 0.0
+        for (k, q, label), value in self.by.items():
+            if k != kind or q != quantity:
+                continue
+            m, _, run = label.partition("|")
+            if (mode is None or m == mode) and (running is None or (run == "run") == running):
+                total += value
+        return total
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -138,14 +135,13 @@ def _round(x: float | None, digits: int = 3) -> float | None:
     return None if x is None or math.isnan(x) else round(x, digits)
 
 
-def daily(ledger: Ledger, inst: Installation, period: Period) -> list[dict[str, Any]]:
-    """Per local calendar day: heat, electricity, COP, mean outdoor temperature, degree days."""
+def daily(hours: Mapping[int, Mapping[tuple[str, str, str], float]], inst: Installation
+          ) -> list[dict[str, Any]]:
+    """Per local calendar day of ``hours``: heat, electricity, COP, mean outdoor temperature,
+    degree days."""
     hp = inst.heat_pump
     days: dict[date, dict[str, float]] = {}
-    h0, h1 = int(period.start // HOUR), int(-(-period.end // HOUR))
-    for hour, figures in ledger.bins.items():
-        if not h0 <= hour < h1:
-            continue
+    for hour, figures in hours.items():
         day = datetime.fromtimestamp(hour * HOUR, UTC).astimezone(LOCAL).date()
         d = days.setdefault(day, {"heat": 0.0, "elec": 0.0, "tsum": 0.0, "theld": 0.0})
         for (kind, q, _), value in figures.items():
@@ -299,7 +295,7 @@ def compute(ledger: Ledger, inst: Installation, period: Period) -> dict[str, Any
     prices, co2 = inst.prices, inst.emissions
 
     # Degree days and the advice
-    days = daily(ledger, inst, period)
+    days = daily(sums.hours, inst)
     dd_days = [d for d in days if d["degree_days"] is not None]
     degree_days = sum(d["degree_days"] for d in dd_days)
     spf = _ratio(heat, electricity)
