@@ -40,8 +40,12 @@ def build_schedules(config: Config) -> list[Schedule]:
 def _otgw(dev: OtgwDeviceConfig) -> Driver:
     from drivers.otgw import OtgwMonitor
 
-    link: Link = TcpLink(dev.tcp.host, dev.tcp.port) if dev.tcp is not None \
-        else SerialLink(dev.serial.port if dev.serial else "", 9600)
+    link: Link
+    if dev.tcp is not None:
+        link = TcpLink(dev.tcp.host, dev.tcp.port)
+    else:
+        assert dev.serial is not None
+        link = SerialLink(dev.serial.port, 9600)
     return OtgwMonitor(dev.name, link, allow_commands=dev.allow_commands,
                        alternatives=dev.alternatives, silence=dev.silence)
 
@@ -75,7 +79,7 @@ def _p1(dev: P1DeviceConfig) -> Driver:
 
 
 def _modbus(dev: ModbusDeviceConfig, config: Config, buses: dict[Link, object]) -> Driver:
-    from drivers.modbus import ModbusBus, ModbusDevice
+    from drivers.modbus import ModbusBus, ModbusDevice, rtu_link
     from drivers.profile import load_profile
 
     profile = load_profile(dev.profile, tuple(Path(p) for p in config.profiles_dirs))
@@ -84,12 +88,8 @@ def _modbus(dev: ModbusDeviceConfig, config: Config, buses: dict[Link, object]) 
         link = TcpLink(dev.tcp.host, dev.tcp.port)
     else:
         assert dev.serial is not None
-        factory = profile.serial
-        link = SerialLink(
-            dev.serial.port,
-            baudrate=dev.serial.baudrate or (factory.baudrate if factory else 9600),
-            parity=dev.serial.parity or (factory.parity if factory else "N"),
-            stopbits=dev.serial.stopbits or (factory.stopbits if factory else 1))
+        link = rtu_link(dev.serial.port, profile, dev.serial.baudrate, dev.serial.parity,
+                        dev.serial.stopbits)
     bus = buses.get(link)
     if not isinstance(bus, ModbusBus):
         bus = buses[link] = ModbusBus(link, timeout=dev.timeout, retries=dev.retries)

@@ -58,31 +58,32 @@ class Ingest:
 
     def commit(self, sample: Sample) -> bool:
         """Store ``sample`` and queue its messages; False (logged once) if the disk refuses."""
-        ok = self._transact(SAMPLES, sample_content(sample), lambda: self.store.add_sample(sample),
-                            sample.source)
+        ok = self._transact(SAMPLES, lambda: sample_content(sample),
+                            lambda: self.store.add_sample(sample), sample.source)
         if ok:
             self.committed += 1
         return ok
 
     def publish(self, stream: str, content: dict[str, Any], write: Callable[[], object]) -> bool:
         """Write (``write``, e.g. ledger rows) and queue ``content`` on ``stream``, together."""
-        return self._transact(stream, content, write, stream)
+        return self._transact(stream, lambda: content, write, stream)
 
-    def _transact(self, stream: str, content: dict[str, Any], write: Callable[[], object],
-                  what: str) -> bool:
+    def _transact(self, stream: str, content: Callable[[], dict[str, Any]],
+                  write: Callable[[], object], what: str) -> bool:
+        """``content`` is made only if a destination takes the stream."""
+        routes = [r for r in self.routes if r.stream == stream]
+        body = content() if routes else {}
         queued: list[tuple[Route, Pending]] = []
         heads: dict[tuple[str, str], ChainState] = {}
         try:
             with self.store.transaction():
                 deleted = self.outbox.delete_acknowledged()
                 write()
-                for route in self.routes:
-                    if route.stream != stream:
-                        continue
+                for route in routes:
                     chain = self._chain(route.destination, stream)
                     seq = chain.seq + 1
                     token = self.signer.sign(
-                        payload(self.device_id, stream, seq, chain.hash, content))
+                        payload(self.device_id, stream, seq, chain.hash, body))
                     head = ChainState(seq, chain_hash(token))
                     row = self.outbox.enqueue(route.destination, stream, seq, route.topic, token,
                                               head.hash or "")

@@ -17,6 +17,7 @@ def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
     import asyncio
 
     from drivers.links import SerialLink, TcpLink, parse_tcp
+    from drivers.modbus import rtu_link
     from drivers.profile import load_profile
     from drivers.yamlfile import YamlFileError
 
@@ -34,10 +35,7 @@ def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
             return _fail(f"--tcp: {exc}", 2)
     else:
         assert port is not None
-        factory = profile.serial
-        link = SerialLink(port, baudrate=baudrate or (factory.baudrate if factory else 9600),
-                          parity=factory.parity if factory else "N",
-                          stopbits=factory.stopbits if factory else 1)
+        link = rtu_link(port, profile, baudrate)
     from agent import logs
 
     logs.configure("error")

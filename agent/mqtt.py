@@ -87,7 +87,6 @@ class MqttConnection:
             else MQTTProtocolVersion.MQTTv5
         self._client: paho.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._connected = False
         self._up = asyncio.Event()  # set while connected
         self._ever_connected = False
         self._down_logged = False
@@ -102,7 +101,7 @@ class MqttConnection:
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._up.is_set()
 
     async def wait_connected(self) -> None:
         await self._up.wait()
@@ -153,7 +152,6 @@ class MqttConnection:
             self._teardown(client)
             self._note_down(f"broker refused the connection: {_connack_reason(rc)}")
             return "protocol" if rc in _UNSUPPORTED_PROTOCOL else "failed"
-        self._connected = True
         self._up.set()
         if self._down_logged or not self._ever_connected:
             self._log.info("broker.connected", protocol=_protocol_name(self.protocol))
@@ -165,7 +163,6 @@ class MqttConnection:
             client.subscribe(topic_filter, qos=1)
         self.callbacks.connected()
         await self._session_over.wait()
-        self._connected = False
         self._up.clear()
         self._teardown(client)
         if not self._closing:
@@ -183,7 +180,7 @@ class MqttConnection:
         self._closing = True
         client = self._client
         over = self._session_over
-        if client is not None and self._connected and over is not None:
+        if client is not None and self.connected and over is not None:
             if self.settings.will_topic is not None:
                 info = client.publish(self.settings.will_topic, b"offline", qos=1, retain=True)
                 acked = self._loop_or_raise().create_future()
@@ -204,7 +201,7 @@ class MqttConnection:
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         """Queue a message; returns its message id, acknowledged through ``callbacks.acked``."""
-        if self._client is None or not self._connected:
+        if self._client is None or not self.connected:
             raise NotConnected(self.settings.label)
         info = self._client.publish(topic, payload, qos=qos, retain=retain,
                                     properties=self._publish_properties)

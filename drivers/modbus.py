@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from pymodbus import FramerType
@@ -22,8 +22,9 @@ from pymodbus.pdu import ExceptionResponse
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from drivers.codec import Decoder, InvalidValue
-from drivers.links import Link, TcpLink
+from drivers.links import Link, SerialLink, TcpLink
 from drivers.planner import Read, plan
+from drivers.profile import SerialDefaults
 from drivers.reading import Outage, Quality, Reading
 
 if TYPE_CHECKING:
@@ -36,6 +37,15 @@ EXCEPTION_NAMES = {
     4: "DEVICE FAILURE", 5: "ACKNOWLEDGE", 6: "DEVICE BUSY", 8: "MEMORY PARITY ERROR",
     10: "GATEWAY PATH UNAVAILABLE", 11: "GATEWAY TARGET FAILED TO RESPOND",
 }
+
+
+def rtu_link(port: str, profile: Profile, baudrate: int | None = None,
+             parity: Literal["N", "E", "O"] | None = None, stopbits: int | None = None
+             ) -> SerialLink:
+    """The RTU line: what the installer set, else the profile's factory settings."""
+    factory = profile.serial or SerialDefaults()
+    return SerialLink(port, baudrate=baudrate or factory.baudrate,
+                      parity=parity or factory.parity, stopbits=stopbits or factory.stopbits)
 
 
 class TransactionError(Exception):
