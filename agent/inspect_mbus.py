@@ -18,10 +18,12 @@ does not answer properly, 2 for bad arguments.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from typing import Literal, TextIO
 
+from agent.defaults import failed
 from drivers.links import SerialLink
 from drivers.mbus import (
     Found,
@@ -57,10 +59,10 @@ def scan(port: str, baudrate: int, secondary: bool, as_json: bool, *, parity: Pa
         found, collisions = asyncio.run(_scan(master, secondary, progress))
     except LinkError as exc:
         progress.done()
-        return _error(str(exc), 1)
+        return failed(str(exc), 1)
     except KeyboardInterrupt:
         progress.done()
-        return _error("scan interrupted", 1)
+        return failed("scan interrupted", 1)
     progress.done()
     if as_json:
         print(json.dumps({"link": str(link), "meters": [_found_json(f) for f in found],
@@ -170,7 +172,7 @@ def read(port: str, address: str, baudrate: int, as_json: bool, *, parity: Parit
     try:
         target = parse_address(address)
     except ValueError as exc:
-        return _error(f"--address: {exc}", 2)
+        return failed(f"--address: {exc}", 2)
     link = SerialLink(port, baudrate, parity)
     master = MbusMaster(link, timeout=timeout if timeout is not None else 1.0, retries=2)
 
@@ -183,7 +185,7 @@ def read(port: str, address: str, baudrate: int, as_json: bool, *, parity: Parit
     try:
         response = asyncio.run(once())
     except MbusError as exc:
-        return _error(str(exc), 1)
+        return failed(str(exc), 1)
     if as_json:
         print(json.dumps(_response_json(response), indent=2, ensure_ascii=False))
     else:
@@ -197,11 +199,7 @@ def _response_json(r: Response) -> dict[str, object]:
         "ident": r.ident, "version": r.version, "medium": r.medium_name,
         "access_number": r.access, "status": r.status, "status_text": r.status_text,
         "values": r.values,
-        "records": [{"index": x.index, "dib": x.dib, "vib": x.vib, "description": x.description,
-                     "function": x.function, "storage": x.storage, "tariff": x.tariff,
-                     "subunit": x.subunit, "value": x.value, "unit": x.unit,
-                     "quantity": x.quantity, "reading": x.reading, "note": x.note}
-                    for x in r.records],
+        "records": [dataclasses.asdict(x) for x in r.records],
     }
 
 
@@ -225,7 +223,3 @@ def _print_response(out: TextIO, r: Response) -> None:
               f"{x.tariff:>2}  {x.subunit:>2}  {x.description:<24}  {value:>14} {x.unit:<10}  "
               f"{used}", file=out)
 
-
-def _error(message: str, code: int) -> int:
-    print(f"hpagent: {message}", file=sys.stderr)
-    return code

@@ -8,8 +8,9 @@ read plan, so what it shows is what the agent will store. ``--raw`` adds the reg
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
+
+from agent.defaults import failed
 
 
 def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
@@ -22,17 +23,17 @@ def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
     from drivers.yamlfile import YamlFileError
 
     if (port is None) == (tcp is None):
-        return _fail("give --port PATH (Modbus RTU) or --tcp HOST:PORT (Modbus TCP)", 2)
+        return failed("give --port PATH (Modbus RTU) or --tcp HOST:PORT (Modbus TCP)", 2)
     try:
         profile = load_profile(profile_name)
     except (FileNotFoundError, YamlFileError) as exc:
-        return _fail(str(exc), 2)
+        return failed(str(exc), 2)
     link: SerialLink | TcpLink
     if tcp is not None:
         try:
             link = parse_tcp(tcp if ":" in tcp else f"{tcp}:502")
         except ValueError as exc:
-            return _fail(f"--tcp: {exc}", 2)
+            return failed(f"--tcp: {exc}", 2)
     else:
         assert port is not None
         link = rtu_link(port, profile, baudrate)
@@ -90,7 +91,3 @@ def _table(rows: list[dict[str, Any]], raw: bool) -> str:
     problems = [f"{r['quantity']}: {r['detail']}" for r in rows if r["detail"]]
     return "\n".join(lines + (["", *problems] if problems else []))
 
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"hpagent: {message}", file=sys.stderr)
-    return code

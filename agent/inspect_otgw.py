@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from typing import Final, TextIO
 
+from agent.defaults import failed
 from agent.sample import rfc3339
 from drivers.links import SerialLink, TcpLink, parse_tcp
 from drivers.opentherm import SOURCE_NAMES, Line, LineBuffer, LineKind, OpenThermMonitor
@@ -32,14 +33,14 @@ QUIET_LIMIT_S: Final = 15.0  # an OTGW reports about one frame a second
 def main(port: str | None, tcp: str | None, as_json: bool, seconds: float | None) -> int:
     """Watch ``--port PATH`` or ``--tcp HOST:PORT`` for ``seconds`` (None: until Ctrl-C)."""
     if (port is None) == (tcp is None):
-        return _error("give exactly one of --port and --tcp", 2)
+        return failed("give exactly one of --port and --tcp", 2)
     if seconds is not None and not seconds > 0:
-        return _error(f"--seconds must be positive, got {seconds:g}", 2)
+        return failed(f"--seconds must be positive, got {seconds:g}", 2)
     link: SerialLink | TcpLink
     try:
         link = SerialLink(port, OTGW_BAUDRATE) if port is not None else parse_tcp(str(tcp))
     except ValueError as exc:
-        return _error(f"--tcp: {exc}", 2)
+        return failed(f"--tcp: {exc}", 2)
     view = View(sys.stdout, as_json)
     try:
         return asyncio.run(watch(link, view, seconds))
@@ -52,7 +53,7 @@ async def watch(link: SerialLink | TcpLink, view: View, seconds: float | None) -
     try:
         stream = await open_stream(link)
     except OSError as exc:
-        return _error(str(exc), 1)
+        return failed(str(exc), 1)
     loop = asyncio.get_running_loop()
     started = loop.time()
     quiet_limit = min(seconds, QUIET_LIMIT_S) if seconds is not None else QUIET_LIMIT_S
@@ -76,11 +77,11 @@ async def watch(link: SerialLink | TcpLink, view: View, seconds: float | None) -
                 view.show(text, time.time())
     except StreamClosed as exc:
         view.summary()
-        return _error(f"link lost: {exc}", 1)
+        return failed(f"link lost: {exc}", 1)
     finally:
         await stream.close()
     if not view.shown:
-        return _error(f"nothing arrived from {link} within {quiet_limit:g} s: is it an OpenTherm "
+        return failed(f"nothing arrived from {link} within {quiet_limit:g} s: is it an OpenTherm "
                       "Gateway, and are thermostat and boiler connected to it?", 1)
     view.summary()
     return 0
@@ -155,7 +156,3 @@ class View:
             "parity_ok": frame.parity_ok,
         }
 
-
-def _error(message: str, code: int) -> int:
-    print(f"hpagent: {message}", file=sys.stderr)
-    return code

@@ -11,11 +11,14 @@ district heat). ``--once`` stops after the first telegram. Exit codes: 0 done (o
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
+
+from agent.defaults import failed
 
 if TYPE_CHECKING:
     from drivers.p1 import P1Meter, P1Telegram
+
+P1 = "hpagent p1"  # how its errors begin
 
 
 def main(port: str | None, tcp: str | None, spec: str, once: bool, as_json: bool,
@@ -27,23 +30,23 @@ def main(port: str | None, tcp: str | None, spec: str, once: bool, as_json: bool
     from drivers.p1 import SPEC_CHOICES, P1Meter
 
     if (port is None) == (tcp is None):
-        return _fail("give --port PATH or --tcp HOST:PORT (one of them)", 2)
+        return failed("give --port PATH or --tcp HOST:PORT (one of them)", 2, P1)
     if spec not in SPEC_CHOICES:
-        return _fail(f"unknown --spec {spec!r} (allowed: {', '.join(SPEC_CHOICES)})", 2)
+        return failed(f"unknown --spec {spec!r} (allowed: {', '.join(SPEC_CHOICES)})", 2, P1)
     if timeout <= 0:
-        return _fail(f"--timeout must be positive, not {timeout:g}", 2)
+        return failed(f"--timeout must be positive, not {timeout:g}", 2, P1)
     link: SerialLink | TcpLink
     if tcp is not None:
         try:
             link = parse_tcp(tcp)
         except ValueError as exc:
-            return _fail(f"--tcp: {exc}", 2)
+            return failed(f"--tcp: {exc}", 2, P1)
     else:
         assert port is not None
         import os
 
         if not os.path.exists(port):
-            return _fail(f"serial port {port} does not exist (is the P1 cable plugged in?)")
+            return failed(f"serial port {port} does not exist (is the P1 cable plugged in?)", 1, P1)
         link = SerialLink(port)
     import structlog
 
@@ -69,7 +72,7 @@ async def _watch(meter: P1Meter, once: bool, as_json: bool, timeout: float) -> i
                 async with asyncio.timeout(timeout):
                     telegram = await meter.next_telegram()
             except TimeoutError:
-                return _fail(_no_telegram(meter, timeout))
+                return failed(_no_telegram(meter, timeout), 1, P1)
             if as_json:
                 print(json.dumps(as_dict(telegram)), flush=True)
             else:
@@ -125,7 +128,3 @@ def _no_telegram(meter: P1Meter, timeout: float) -> str:
     return (f"no valid P1 telegram from {meter.where} within {timeout:g} s ({seen}){reason}"
             f"{hint}")
 
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"hpagent p1: {message}", file=sys.stderr)
-    return code
