@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import functools
 import logging
 import math
 import re
@@ -863,16 +864,18 @@ async def scan_primary(master: MbusMaster, addresses: Iterable[int] = range(MAX_
                        collision=result is Probe.COLLISION)
 
 
-async def _probe_primary(master: MbusMaster, address: int) -> tuple[Probe, Response | None]:
+async def _probe(master: MbusMaster, announce: Callable[[], Awaitable[None]], address: int,
+                 where: str) -> tuple[Probe, Response | None]:
+    """``announce`` (a ping or a selection), then read: nobody, one meter, or several."""
     async with master.lock:
         try:
-            await master.ping(address)
+            await announce()
         except NoAnswer:
             return Probe.NOTHING, None
         except BadFrame:
             return Probe.COLLISION, None
         try:
-            return Probe.SINGLE, await master.request(address, master.where(address))
+            return Probe.SINGLE, await master.request(address, where)
         except BadFrame:
             # Identical E5s from several meters merge into one; their data answers do not.
             return Probe.COLLISION, None
@@ -880,24 +883,17 @@ async def _probe_primary(master: MbusMaster, address: int) -> tuple[Probe, Respo
             return Probe.SINGLE, None
 
 
+async def _probe_primary(master: MbusMaster, address: int) -> tuple[Probe, Response | None]:
+    return await _probe(master, lambda: master.ping(address), address, master.where(address))
+
+
 async def probe_secondary(master: MbusMaster, mask: str) -> tuple[Probe, Response | None]:
     """Select ``mask``: nobody, exactly one meter (then read it), or several (collision)."""
-    async with master.lock:
-        try:
-            await master.select(mask)
-        except NoAnswer:
-            return Probe.NOTHING, None
-        except BadFrame:
-            return Probe.COLLISION, None
-        try:
-            response = await master.request(ADDRESS_SELECTED, master.where(mask))
-        except BadFrame:
-            return Probe.COLLISION, None  # all matching meters answered the request at once
-        except (NoAnswer, MeterError, Undecodable):
-            return Probe.SINGLE, None
-    if not matches(response.secondary_address, mask):
+    result, response = await _probe(master, lambda: master.select(mask), ADDRESS_SELECTED,
+                                    master.where(mask))
+    if response is not None and not matches(response.secondary_address, mask):
         return Probe.COLLISION, None
-    return Probe.SINGLE, response
+    return result, response
 
 
 async def secondary_search(probe: Callable[[str], Awaitable[tuple[Probe, Response | None]]],
@@ -938,8 +934,5 @@ async def scan_secondary(master: MbusMaster) -> AsyncIterator[ScanStep]:
     async with master.lock:
         await master.deselect()
 
-    async def probe(mask: str) -> tuple[Probe, Response | None]:
-        return await probe_secondary(master, mask)
-
-    async for step in secondary_search(probe):
+    async for step in secondary_search(functools.partial(probe_secondary, master)):
         yield step
