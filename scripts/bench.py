@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -65,18 +66,11 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     raise KeyError(field)
 
 
-def sample_count(db: Path) -> int:
+def _count(db: Path, table: Literal["samples", "outbox"]) -> int:
+    """Rows in ``table`` of the agent's database ('samples', or 'outbox': the backlog)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return int(con.execute("SELECT count(*) FROM samples").fetchone()[0])
-    finally:
-        con.close()
-
-
-def backlog(db: Path) -> int:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return int(con.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
     finally:
         con.close()
 
@@ -126,7 +120,7 @@ destinations:
             with process([*HPAGENT, "run", "--config", str(config)]) as agent:
                 db = state / "hpagent.db"
                 deadline = time.monotonic() + interval + 30  # polls align to the interval
-                while not db.exists() or sample_count(db) < 1:
+                while not db.exists() or _count(db, "samples") < 1:
                     if time.monotonic() > deadline or agent.poll() is not None:
                         agent.kill()
                         err = agent.stderr.read().decode() if agent.stderr else ""
@@ -141,15 +135,15 @@ def bench_per_sample(workdir: Path, seconds: float) -> list[Row]:
     """CPU per sample end to end (poll, store, sign, outbox, PUBACK), and memory, at 20 polls/s."""
     with rig(workdir, interval=0.05) as (agent, db, _):
         time.sleep(2.0)  # warm up: imports done, caches filled, connections up
-        n0, c0, r0 = sample_count(db), cpu_ns(agent.pid), rss_kib(agent.pid)
+        n0, c0, r0 = _count(db, "samples"), cpu_ns(agent.pid), rss_kib(agent.pid)
         rss_trace = [r0]
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, end - time.monotonic()))
             rss_trace.append(rss_kib(agent.pid))
-        n1, c1 = sample_count(db), cpu_ns(agent.pid)
+        n1, c1 = _count(db, "samples"), cpu_ns(agent.pid)
         peak = rss_kib(agent.pid, "VmHWM")
-        left = backlog(db)
+        left = _count(db, "outbox")
     samples = n1 - n0
     per_sample_ms = (c1 - c0) / samples / 1e6
     steady = rss_trace[-1] / 1024
@@ -167,12 +161,12 @@ def bench_per_sample(workdir: Path, seconds: float) -> list[Row]:
 def bench_idle(workdir: Path, seconds: float) -> list[Row]:
     """CPU between polls: a 60 s poll interval, measured after one poll, before the next."""
     with rig(workdir, interval=60.0) as (agent, db, _):
-        polled = sample_count(db)
+        polled = _count(db, "samples")
         time.sleep(2.0)  # let the poll's publish and PUBACK settle
         c0, t0 = cpu_ns(agent.pid), time.monotonic()
         time.sleep(seconds)
         c1, t1 = cpu_ns(agent.pid), time.monotonic()
-        extra = sample_count(db) - polled
+        extra = _count(db, "samples") - polled
     share = (c1 - c0) / ((t1 - t0) * 1e9) * 100
     note = f" ({extra} polls fell in the window)" if extra else ""
     return [Row(f"Idle CPU between polls ({seconds:.0f} s window){note}",

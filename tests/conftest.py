@@ -9,6 +9,7 @@ import pytest
 import structlog
 
 from hil.broker import Mosquitto, free_port, mosquitto_binary
+from hil.heatpump_server import SimulatedHeatPump
 from tests.support import LogEvents
 
 
@@ -34,3 +35,12 @@ async def mosquitto(tmp_path: Path) -> AsyncIterator[Mosquitto]:
     await broker.start()
     yield broker
     await broker.stop()
+
+
+@pytest.fixture
+async def heatpump(port: int) -> AsyncIterator[SimulatedHeatPump]:
+    """The simulated heat pump (Modbus TCP) on ``port``, running for the whole test."""
+    hp = SimulatedHeatPump(port=port, speed=60, tick=0.25)
+    await hp.start()
+    yield hp
+    await hp.stop()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.config import Config
 from agent.daemon import DATABASE, Agent
 from agent.jws import b64url_decode
-from agent.keys import init_key
+from agent.keys import init_key, load_private_key
 from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.outbox import Outbox
 from agent.sample import Sample
@@ -29,6 +32,36 @@ LogEvents = list[structlog.typing.EventDict]
 def events(captured: LogEvents, name: str) -> LogEvents:
     """The captured log events called ``name``."""
     return [e for e in captured if e.get("event") == name]
+
+
+def payload(token: str) -> dict[str, Any]:
+    """The JSON body of a compact JWS, unverified."""
+    body: dict[str, Any] = json.loads(b64url_decode(token.split(".")[1]))
+    return body
+
+
+def _command(args: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "agent", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "NO_COLOR": "1"}
+
+
+def hpagent(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``hpagent ARGS`` in a child process, its output captured as text."""
+    return subprocess.run(_command(args), capture_output=True, text=True, check=False, cwd=cwd,
+                          env=_env())
+
+
+async def hpagent_async(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """``hpagent ARGS`` in a child process without blocking the loop: (code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(*_command(args), cwd=cwd, env=_env(),
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 class Recipient:
@@ -51,13 +84,13 @@ class Recipient:
                                                              subscriptions=[topic]))
         self._task: asyncio.Task[None] | None = None
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
+    def _on_message(self, topic: str, data: bytes) -> None:
         if topic.endswith("/status"):
-            self.status.append(payload)
+            self.status.append(data)
         else:
-            token = payload.decode()
+            token = data.decode()
             if self.verifier.check(token, topic):
-                self.bodies.append(json.loads(b64url_decode(token.split(".")[1])))
+                self.bodies.append(payload(token))
         self._arrived.set()
 
     async def start(self) -> None:
@@ -112,6 +145,11 @@ class RunningAgent:
 
         self.agent.sampler.deliver = delivered
 
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """The key a recipient verifies this agent's messages with."""
+        return load_private_key(self.agent.config.signing_key).public_key()
+
     async def __aenter__(self) -> Agent:
         self._task = asyncio.create_task(self.agent.run(self._stop))
         return self.agent
@@ -128,9 +166,9 @@ class RunningAgent:
                 await self._polled.wait()
 
 
-def stored(config: Config) -> tuple[int, int]:
+def stored(state_dir: Path) -> tuple[int, int]:
     """(samples, outbox backlog) in the agent's database, opened afresh as after a restart."""
-    store = Store(config.state_dir / DATABASE)
+    store = Store(state_dir / DATABASE)
     try:
         return store.sample_count(), Outbox(store).backlog()
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,13 @@ import pytest
 from agent.config import Config, json_schema, load_config, semantic_problems
 from agent.defaults import EX_CONFIG
 from drivers.yamlfile import load_model
-from tests.support import CASES, REPO
+from tests.support import CASES, REPO, hpagent
 
 BAD = sorted((CASES / "config").glob("*.yaml"))
 
 
 def check(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent", "config", "check", path.name],
-                          capture_output=True, text=True, check=False, cwd=cwd)
+    return hpagent("config", "check", path.name, cwd=cwd)
 
 
 @pytest.mark.parametrize("case", BAD, ids=lambda p: p.stem)

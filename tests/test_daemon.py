@@ -12,19 +12,14 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from agent.defaults import EX_CONFIG
 from agent.keys import init_key, load_private_key
-from agent.outbox import Outbox
 from agent.store import Store
 from hil.broker import Mosquitto, free_port
 from hil.heatpump_server import SimulatedHeatPump
-from tests.support import Recipient
+from tests.support import LogEvents, Recipient, events, hpagent_async, stored
 
 
 def config_text(state: Path, hp_port: int, broker_port: int) -> str:
@@ -47,12 +42,29 @@ destinations:
 """
 
 
+def set_up(tmp_path: Path, hp_port: int, broker_port: int) -> tuple[Path, Path]:
+    """A state dir with a signing key and a config for it: (config file, state dir)."""
+    state = tmp_path / "state"
+    init_key(state / "gateway.key")
+    config = tmp_path / "hpagent.yaml"
+    config.write_text(config_text(state, hp_port, broker_port))
+    return config, state
+
+
+async def wait_for_samples(state: Path, n: int, timeout: float = 30.0) -> None:
+    """Until the running agent has stored at least ``n`` samples (one a poll)."""
+    async with asyncio.timeout(timeout):
+        # the count is in another process's database: no event to wait on, so look again
+        while stored(state)[0] < n:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
 class Daemon:
     """``hpagent run`` in a child process, its JSON log lines collected as they come."""
 
     def __init__(self, config: Path) -> None:
         self.config = config
-        self.logs: list[dict[str, Any]] = []
+        self.logs: LogEvents = []
         self.other: list[str] = []
         self._seen = asyncio.Event()
         self.process: asyncio.subprocess.Process | None = None
@@ -76,7 +88,7 @@ class Daemon:
             self._seen.set()
 
     def count(self, event: str) -> int:
-        return sum(1 for e in self.logs if e.get("event") == event)
+        return len(events(self.logs, event))
 
     async def wait_for(self, event: str, n: int = 1, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):
@@ -98,47 +110,30 @@ class Daemon:
             await self.process.wait()
 
 
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[Mosquitto]:
-    b = Mosquitto(tmp_path / "mosquitto")
-    await b.start()
-    yield b
-    await b.stop()
-
-
 async def test_bad_config_exits_78_and_names_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "hpagent.yaml"
     bad.write_text("device_id: gw\ndevices:\n  - kind: modbus\n    name: hp\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(bad),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    assert proc.returncode == EX_CONFIG
-    assert f"{bad}:3: devices[0].profile: required key is missing" in err.decode()
+    code, _, err = await hpagent_async("run", "--config", str(bad))
+    assert code == EX_CONFIG
+    assert f"{bad}:3: devices[0].profile: required key is missing" in err
 
 
 async def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "hpagent.yaml"
     config.write_text(config_text(tmp_path / "state", 1, 1))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
-    assert proc.returncode == 1
-    assert "run 'hpagent key init' first" in err.decode()
+    code, _, err = await hpagent_async("run", "--config", str(config))
+    assert code == 1
+    assert "run 'hpagent key init' first" in err
 
 
 async def test_unreachable_device_then_recovery_then_sigterm(tmp_path: Path,
-                                                           broker: Mosquitto) -> None:
+                                                           mosquitto: Mosquitto) -> None:
     hp_port = free_port()
-    state = tmp_path / "state"
-    init_key(state / "gateway.key")
-    config = tmp_path / "hpagent.yaml"
-    config.write_text(config_text(state, hp_port, broker.port))
-    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
+    config, state = set_up(tmp_path, hp_port, mosquitto.port)
+    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)  # started partway through
     async with Daemon(config) as daemon:
         await daemon.wait_for("source.unavailable")
-        await asyncio.sleep(1.5)  # several polls of a dead device
+        await wait_for_samples(state, 4)  # several polls of a dead device
         await heatpump.start()
         try:
             await daemon.wait_for("source.recovered", timeout=30)
@@ -155,50 +150,32 @@ async def test_unreachable_device_then_recovery_then_sigterm(tmp_path: Path,
     assert samples[0].values == {}
     assert samples[0].qualities["hp.supply_temp"] == "unavailable"
     assert "hp.supply_temp" in samples[-1].values
-    stopped = next(e for e in daemon.logs if e["event"] == "agent.stopped")
+    stopped = events(daemon.logs, "agent.stopped")[0]
     assert stopped["samples"] == len(samples)
     assert stopped["backlog"] == 0, "SIGTERM flushes the outbox before exit"
 
 
-async def test_unreachable_broker_keeps_every_sample(tmp_path: Path) -> None:
-    hp_port = free_port()
-    state = tmp_path / "state"
-    init_key(state / "gateway.key")
-    config = tmp_path / "hpagent.yaml"
-    config.write_text(config_text(state, hp_port, free_port()))
-    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
-    await heatpump.start()
-    try:
-        async with Daemon(config) as daemon:
-            await daemon.wait_for("broker.unavailable")
-            await asyncio.sleep(2.0)
-            assert await daemon.stop(signal.SIGINT) == 0
-    finally:
-        await heatpump.stop()
+async def test_unreachable_broker_keeps_every_sample(tmp_path: Path,
+                                                    heatpump: SimulatedHeatPump) -> None:
+    config, state = set_up(tmp_path, heatpump.port, free_port())
+    async with Daemon(config) as daemon:
+        await daemon.wait_for("broker.unavailable")
+        await wait_for_samples(state, 3)
+        assert await daemon.stop(signal.SIGINT) == 0
     assert daemon.count("broker.unavailable") == 1
-    store = Store(state / "hpagent.db")
-    samples, backlog = store.sample_count(), Outbox(store).backlog()
-    store.close()
+    samples, backlog = stored(state)
     assert samples >= 3
     assert backlog == samples, "every sample's message waits in the outbox"
 
 
-async def test_a_killed_agent_leaves_its_will(tmp_path: Path, broker: Mosquitto) -> None:
-    hp_port = free_port()
-    state = tmp_path / "state"
-    init_key(state / "gateway.key")
-    config = tmp_path / "hpagent.yaml"
-    config.write_text(config_text(state, hp_port, broker.port))
-    heatpump = SimulatedHeatPump(port=hp_port, speed=60, tick=0.25)
-    await heatpump.start()
-    try:
-        async with Daemon(config) as daemon:
-            await daemon.wait_for("broker.connected")
-            await daemon.stop(signal.SIGKILL)
-    finally:
-        await heatpump.stop()
+async def test_a_killed_agent_leaves_its_will(tmp_path: Path, mosquitto: Mosquitto,
+                                              heatpump: SimulatedHeatPump) -> None:
+    config, state = set_up(tmp_path, heatpump.port, mosquitto.port)
+    async with Daemon(config) as daemon:
+        await daemon.wait_for("broker.connected")
+        await daemon.stop(signal.SIGKILL)
     key = load_private_key(state / "gateway.key").public_key()
-    watcher = Recipient(broker.port, key, topic="hpagent/v1/gw-daemon/status", client_id="w",
+    watcher = Recipient(mosquitto.port, key, topic="hpagent/v1/gw-daemon/status", client_id="w",
                         session_expiry=None)
     await watcher.start()
     with contextlib.suppress(TimeoutError):

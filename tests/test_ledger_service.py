@@ -3,7 +3,6 @@ stream; a restart loses nothing and repeats nothing; the store's report equals o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.ingest import Ingest, Route
 from agent.installation import Installation
-from agent.jws import Signer, b64url_decode
+from agent.jws import Signer
 from agent.ledger import ENERGY, Ledger
 from agent.ledger_service import UNTIL, LedgerService, ledger_from_store
 from agent.metrics import compute, span, spec_for
@@ -21,6 +20,7 @@ from agent.outbox import Outbox, Pending
 from agent.sample import ClockState, Sample
 from agent.store import Store
 from drivers.reading import Reading
+from tests.support import payload
 
 T0 = 1_767_222_000.0  # 2025-12-31T23:00:00Z = 2026-01-01 00:00 local time
 STEP = 60.0
@@ -50,7 +50,7 @@ class Rig:
 
     def _offer(self, stream: str) -> Callable[[Pending], None]:
         def offer(message: Pending) -> None:
-            self.sent.append((stream, json.loads(b64url_decode(message.token.split(".")[1]))))
+            self.sent.append((stream, payload(message.token)))
         return offer
 
     def feed(self, batch: list[Sample]) -> None:

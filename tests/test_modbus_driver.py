@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from drivers.profile import Profile, Table, load_profile
 from drivers.reading import Quality, Value
 from hil.modbus_device import SimulatedModbusDevice
 from hil.ptys import PtyPair
-from tests.support import LogEvents, events
+from tests.support import LogEvents, events, hpagent, hpagent_async
 
 VALUES: dict[str, Value] = {"hp.supply_temp": 35.5, "hp.return_temp": 30.2, "hp.outdoor_temp": -3.4,
           "hp.mode": "heating", "hp.heat_energy": 1234.56, "hp.electric_energy": 345.678,
@@ -195,12 +193,10 @@ async def test_a_device_that_comes_back_is_logged_once(profile: Profile, port: i
 
 
 async def test_cli_modbus_read(server: SimulatedModbusDevice) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "modbus", "read", "--profile", "hpagent_bench_heatpump",
-        "--tcp", f"127.0.0.1:{server.port}", "--json", "--raw",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
+    code, out, err = await hpagent_async(
+        "modbus", "read", "--profile", "hpagent_bench_heatpump",
+        "--tcp", f"127.0.0.1:{server.port}", "--json", "--raw")
+    assert code == 0, err
     report = json.loads(out)
     rows = {r["quantity"]: r for r in report["registers"]}
     assert rows["hp.supply_temp"]["value"] == 35.5
@@ -210,8 +206,7 @@ async def test_cli_modbus_read(server: SimulatedModbusDevice) -> None:
 
 
 def test_cli_modbus_read_on_a_dead_port_fails_clearly(port: int, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "agent", "modbus", "read", "--profile",
-                             "eastron_sdm120", "--tcp", f"127.0.0.1:{port}"],
-                            capture_output=True, text=True, check=False)
+    result = hpagent("modbus", "read", "--profile", "eastron_sdm120", "--tcp",
+                     f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"tcp 127.0.0.1:{port}: cannot connect" in result.stdout

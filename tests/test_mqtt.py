@@ -15,14 +15,6 @@ from hil.pki import BenchCA
 from tests.support import LogEvents, Recipient, RunningAgent, agent_config, events, stored
 
 
-@pytest.fixture
-async def heatpump(port: int) -> AsyncIterator[SimulatedHeatPump]:
-    hp = SimulatedHeatPump(port=port, speed=60, tick=0.25)
-    await hp.start()
-    yield hp
-    await hp.stop()
-
-
 def seqs(recipient: Recipient) -> list[int]:
     return [int(b["seq"]) for b in recipient.bodies]
 
@@ -32,7 +24,7 @@ async def test_plain_mqtt_every_poll_arrives_verified(tmp_path: Path, mosquitto:
     config = agent_config(tmp_path / "state", heatpump.port,
                           [{"name": "local", "host": "127.0.0.1", "port": mosquitto.port}])
     running = RunningAgent(config)
-    recipient = Recipient(mosquitto.port, running.agent.signer._key.public_key())
+    recipient = Recipient(mosquitto.port, running.public_key)
     await recipient.start()
     async with running as agent:
         await running.polls(4)
@@ -40,7 +32,7 @@ async def test_plain_mqtt_every_poll_arrives_verified(tmp_path: Path, mosquitto:
     await recipient.stop()
     assert recipient.verifier.report.ok
     assert seqs(recipient) == list(range(1, agent.ingest.committed + 1))
-    assert stored(config) == (agent.ingest.committed, 0)
+    assert stored(config.state_dir) == (agent.ingest.committed, 0)
     body = recipient.bodies[-1]
     assert body["device_id"] == "gw-test"
     assert body["source"] == "heatpump"
@@ -82,7 +74,7 @@ async def test_tls_with_client_certificates_and_an_acl(
         "tls": {"ca_file": str(pki.cert_file), "cert_file": str(gateway.cert),
                 "key_file": str(gateway.key)}}])
     running = RunningAgent(config)
-    recipient = Recipient(tls_broker.port, running.agent.signer._key.public_key(),
+    recipient = Recipient(tls_broker.port, running.public_key,
                           tls={"ca": pki.cert_file, "cert": reader.cert, "key": reader.key})
     await recipient.start()
     async with running as agent:
@@ -110,7 +102,7 @@ async def test_a_broker_that_refuses_by_acl_keeps_the_messages(
     assert len(events(logs, "broker.refused")) == 1
     assert "authori" in events(logs, "broker.refused")[0]["reason"].lower()
     assert agent.publishers[0].stats.acked == 0
-    assert stored(config) == (agent.ingest.committed, agent.ingest.committed)
+    assert stored(config.state_dir) == (agent.ingest.committed, agent.ingest.committed)
     assert agent.ingest.committed >= 3
 
 
@@ -134,7 +126,7 @@ async def test_password_from_a_file_and_a_wrong_one(tmp_path: Path,
                 assert len(down) == 1
                 # mosquitto answers a wrong password with "not authorised" (MQTT 5 code 135)
                 assert "broker refused the connection: not authorised" in down[0]["reason"]
-                assert stored(config) == (agent.ingest.committed, agent.ingest.committed)
+                assert stored(config.state_dir) == (agent.ingest.committed, agent.ingest.committed)
             else:
                 assert agent.publishers[0].stats.acked == agent.ingest.committed
     finally:
@@ -153,7 +145,7 @@ async def test_broker_down_at_start_then_up_drains_the_backlog_in_order(
         assert Outbox(agent.store).backlog() == agent.ingest.committed
         assert len(events(logs, "broker.unavailable")) == 1
         await broker.start()
-        recipient = Recipient(port, agent.signer._key.public_key())
+        recipient = Recipient(port, running.public_key)
         await recipient.start()
         await recipient.wait_for(8, timeout=20)
     await recipient.wait_for(agent.ingest.committed)
@@ -173,7 +165,7 @@ async def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path,
     config = agent_config(tmp_path / "state", heatpump.port,
                           [{"name": "local", "host": "127.0.0.1", "port": broker.port}])
     running = RunningAgent(config)
-    recipient = Recipient(broker.port, running.agent.signer._key.public_key())
+    recipient = Recipient(broker.port, running.public_key)
     await recipient.start()
     try:
         async with running as agent:
@@ -198,7 +190,7 @@ async def test_a_broker_without_mqtt5_gets_311(tmp_path: Path, heatpump: Simulat
         config = agent_config(tmp_path / "state", heatpump.port, [{
             "name": "old", "host": "127.0.0.1", "port": broker.port, "connect_timeout": 1}])
         running = RunningAgent(config)
-        recipient = Recipient(broker.port, running.agent.signer._key.public_key(),
+        recipient = Recipient(broker.port, running.public_key,
                               session_expiry=None)
         await recipient.start()
         async with running as agent:

@@ -22,7 +22,7 @@ async def test_p1_meter_through_the_whole_pipeline(tmp_path: Path, mosquitto: Mo
                      "interval": 0.5}],
         "destinations": [{"name": "local", "host": "127.0.0.1", "port": mosquitto.port}]})
     running = RunningAgent(config)
-    recipient = Recipient(mosquitto.port, running.agent.signer._key.public_key())
+    recipient = Recipient(mosquitto.port, running.public_key)
     await recipient.start()
     try:
         async with running as agent:

@@ -3,9 +3,7 @@ whole pipeline to a file or a broker, verified as a recipient would."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,33 +11,24 @@ import pytest
 from agent import recording
 from hil.broker import Mosquitto
 from hil.heatpump_server import SimulatedHeatPump
-from tests.support import CASES
+from tests.support import CASES, hpagent_async
 
 CASE = CASES / "report" / "counter_reset" / "recording.jsonl"
 
 
-async def hpagent(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "agent", *args,
-                                                stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def test_replay_to_a_file_verifies_and_reports_like_the_recording(tmp_path: Path) -> None:
     out = tmp_path / "messages.txt"
-    code, stdout, err = await hpagent("replay", str(CASE), "--out", str(out), "--json",
-                                      "--config", str(tmp_path / "none.yaml"))
+    code, stdout, err = await hpagent_async("replay", str(CASE), "--out", str(out), "--json",
+                                            "--config", str(tmp_path / "none.yaml"))
     assert code == 0, err
     replayed = json.loads(stdout)
-    code, direct, _ = await hpagent("report", "--recording", str(CASE), "--json", "--config",
-                                    str(tmp_path / "none.yaml"))
+    code, direct, _ = await hpagent_async("report", "--recording", str(CASE), "--json",
+                                          "--config", str(tmp_path / "none.yaml"))
     reported = json.loads(direct)
     for key in ("heat_kwh", "electricity_kwh", "spf", "degree_days", "reference_gas_m3"):
         assert replayed[key] == pytest.approx(reported[key]), key
-    code, verdict, _ = await hpagent("verify", "--file", str(out), "--key",
-                                     f"{out}.jwk", "--json")
+    code, verdict, _ = await hpagent_async("verify", "--file", str(out), "--key", f"{out}.jwk",
+                                           "--json")
     assert code == 0
     streams = {s["stream"]: s for s in json.loads(verdict)["streams"]}
     assert streams["samples"]["good"] == 289
@@ -56,8 +45,8 @@ async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
     key = init_key(tmp_path / "state" / "gateway.key")
     recipient = Recipient(mosquitto.port, key.public_key())
     await recipient.start()
-    code, _, err = await hpagent("replay", str(CASE), "--broker",
-                                 f"127.0.0.1:{mosquitto.port}", "--config", str(config))
+    code, _, err = await hpagent_async("replay", str(CASE), "--broker",
+                                       f"127.0.0.1:{mosquitto.port}", "--config", str(config))
     assert code == 0, err
     await recipient.wait_for(289 + 48 + 2, timeout=20)
     await recipient.stop()
@@ -65,23 +54,18 @@ async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
     assert {b["stream"] for b in recipient.bodies} == {"samples", "hourly", "daily"}
 
 
-async def test_record_writes_live_samples(tmp_path: Path, port: int) -> None:
-    hp = SimulatedHeatPump(port=port, speed=60, tick=0.25)
-    await hp.start()
+async def test_record_writes_live_samples(tmp_path: Path, heatpump: SimulatedHeatPump) -> None:
     config = tmp_path / "hpagent.yaml"
     config.write_text(f"""device_id: rec
 state_dir: {tmp_path / 'state'}
 log: {{level: warning}}
 devices:
   - {{kind: modbus, name: heatpump, profile: hpagent_bench_heatpump,
-      tcp: {{host: 127.0.0.1, port: {port}}}, interval: 0.5}}
+      tcp: {{host: 127.0.0.1, port: {heatpump.port}}}, interval: 0.5}}
 """)
     out = tmp_path / "live.jsonl"
-    try:
-        code, _, err = await hpagent("record", str(out), "--seconds", "2.2", "--config",
-                                     str(config))
-    finally:
-        await hp.stop()
+    code, _, err = await hpagent_async("record", str(out), "--seconds", "2.2", "--config",
+                                       str(config))
     assert code == 0, err
     records = list(recording.read(out))
     assert len(records) >= 3

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from ruamel.yaml import YAML
 from agent.installation import Installation
 from agent.metrics import compute, day_period, span, spec_for
 from agent.report import ledger_from_recording
-from tests.support import CASES
+from tests.support import CASES, hpagent
 
 CASE_DIRS = sorted(p for p in (CASES / "report").iterdir() if p.is_dir())
 
@@ -57,16 +55,15 @@ def test_golden_report(case: Path) -> None:
         matches(compute(ledger, inst, day_period(day, day)), want, f"{case.name} {key}")
 
 
-def test_parallel_reading_gives_the_same_ledger(tmp_path: Path) -> None:
+def test_parallel_reading_gives_the_same_ledger() -> None:
     """Cut into byte ranges and merged, a recording gives the ledger of a single pass."""
     case = CASES / "report" / "counter_reset"
-    big = tmp_path / "big.jsonl"
-    big.write_bytes((case / "recording.jsonl").read_bytes())
+    path = case / "recording.jsonl"
     inst = installation(case)
-    one = ledger_from_recording(big, spec_for(inst), workers=1)
+    one = ledger_from_recording(path, spec_for(inst), workers=1)
     from agent import recording
 
-    pieces = [ledger_from_range(big, a, b, inst) for a, b in recording.ranges(big, 5)]
+    pieces = [ledger_from_range(path, a, b, inst) for a, b in recording.ranges(path, 5)]
     merged = pieces[0]
     for piece in pieces[1:]:
         merged.merge(piece)
@@ -88,18 +85,19 @@ def test_cli_report_table_and_json(tmp_path: Path) -> None:
     config = tmp_path / "hpagent.yaml"
     config.write_text("device_id: gw\ndevices: []\ninstallation:\n  " +
                       (case / "installation.yaml").read_text().replace("\n", "\n  "))
-    base = [sys.executable, "-m", "agent", "report", "--recording",
-            str(case / "recording.jsonl"), "--config", str(config)]
-    table = subprocess.run(base, capture_output=True, text=True, check=True).stdout
+    base = ["report", "--recording", str(case / "recording.jsonl"), "--config", str(config)]
+    shown = hpagent(*base)
+    assert shown.returncode == 0, shown.stderr
+    table = shown.stdout
     assert "performance factor over 1 days (H3), not seasonal" in table
     assert "3.25" in table
     assert "daily COP against daily mean outdoor temperature" in table or "not enough days" in table
-    data = json.loads(subprocess.run([*base, "--json"], capture_output=True, text=True,
-                                     check=True).stdout)
+    as_json = hpagent(*base, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
     for key in ("heat_kwh", "electricity_kwh", "spf", "boundary", "heat_coverage", "gas_m3",
                 "reference_gas_m3", "gas_saving_m3", "data_coverage", "by_mode", "advice"):
         assert key in data
-    bad = subprocess.run([*base[:-2], "--from", "2026-01-01"], capture_output=True, text=True,
-                         check=False)
+    bad = hpagent(*base[:-2], "--from", "2026-01-01")
     assert bad.returncode == 2
     assert "give both --from and --to" in bad.stderr

@@ -14,6 +14,7 @@ from agent.installation import Installation
 from agent.metrics import compute, span, spec_for
 from agent.report import ledger_from_recording
 from hil.season import run_season, truth_path
+from tests.support import hpagent
 
 # What the bench's installation is, as an installer would configure it (see the truth's params)
 BENCH = Installation.model_validate({
@@ -57,12 +58,8 @@ def test_report_matches_the_ground_truth(season: tuple[dict[str, object], Path])
 
 def test_cli_report_on_the_season(season: tuple[dict[str, object], Path], tmp_path: Path
                                   ) -> None:
-    import subprocess
-    import sys
-
     _, path = season
-    result = subprocess.run([sys.executable, "-m", "agent", "report", "--recording", str(path),
-                             "--config", str(tmp_path / "none.yaml")],
-                            capture_output=True, text=True, check=True)
+    result = hpagent("report", "--recording", str(path), "--config", str(tmp_path / "none.yaml"))
+    assert result.returncode == 0, result.stderr
     assert "daily COP against daily mean outdoor temperature" in result.stdout
     assert "Heat coverage, space heating" in result.stdout

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.jws import BadToken, Signer, b64url, b64url_decode, chain_hash, public_jwk, thumbprint
 from agent.jws import verify as verify_token
 from agent.keys import KeyFileError, init_key, load_private_key, load_public_key
+from tests.support import hpagent
 
 # RFC 8037 Appendix A: the Ed25519 key, its thumbprint and a signature over a known input.
 RFC8037_D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
@@ -99,11 +97,6 @@ def test_a_key_others_can_read_is_refused(tmp_path: Path) -> None:
 def test_missing_key_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="hpagent key init"):
         load_private_key(tmp_path / "nope.key")
-
-
-def hpagent(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True,
-                          check=False, env={**os.environ, "NO_COLOR": "1"})
 
 
 # joserfc warns that RFC 9864 deprecates the polymorphic "EdDSA" name in favour of "Ed25519";

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +10,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.ingest import Ingest, Route
-from agent.jws import Signer, b64url_decode, chain_hash
+from agent.jws import Signer, chain_hash
 from agent.outbox import Outbox, Pending
 from agent.sample import ClockState, Sample
 from agent.store import SCHEMA_VERSION, Store, StoreError
 from drivers.reading import Event, Quality, Reading
+from tests.support import payload
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -31,11 +31,6 @@ def open_ingest(path: Path, offered: list[Pending]) -> tuple[Store, Ingest]:
     routes = [Route("installer", "samples", "hpagent/v1/gw/samples", offered.append),
               Route("resident", "samples", "hpagent/v1/gw/samples", offered.append)]
     return store, Ingest(store, Outbox(store), Signer(KEY), "gw", routes)
-
-
-def payload(token: str) -> dict[str, object]:
-    body: dict[str, object] = json.loads(b64url_decode(token.split(".")[1]))
-    return body
 
 
 def test_sample_and_messages_commit_together(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from agent.jws import Signer, chain_hash
 from agent.keys import init_key, load_private_key
 from agent.verify import Verifier
+from tests.support import hpagent
 
 KEY = Ed25519PrivateKey.generate()
 TOPIC = "hpagent/v1/gw/samples"
@@ -108,9 +108,7 @@ def test_cli_verify_file(tmp_path: Path) -> None:
     gapped.write_text("\n".join([tokens[0], tokens[2], tokens[3]]) + "\n")
 
     def verify(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "agent", "verify", "--file", str(path),
-                               "--key", str(key_file), *extra], capture_output=True, text=True,
-                              check=False)
+        return hpagent("verify", "--file", str(path), "--key", str(key_file), *extra)
 
     ok = verify(good)
     assert ok.returncode == 0, ok.stdout + ok.stderr
