@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from drivers.reading import Value
+from hil.heatpump_model import House, first_daily_event
 
 CALORIFIC_VALUE_MJ_M3: Final = 35.17  # Hs of Groningen-quality natural gas, MJ per m³(n)
 MAX_SUBSTEP_S: Final = 2.0
@@ -102,12 +103,11 @@ DEFAULT_DRAWS: Final = (TapDraw(6.5, 420.0, 7.0), TapDraw(12.25, 45.0, 5.0),
                         TapDraw(18.0, 60.0, 5.0), TapDraw(20.5, 480.0, 9.0))
 
 
-def house_demand(outdoor: Callable[[float], float], *, loss_w_per_k: float = 180.0,
-                 setpoint: float = 20.0, gains_w: float = 300.0) -> Callable[[float], float]:
-    """Heat demand (W) of a terraced house at Unix time ``t``: H·(setpoint - outdoor) - gains."""
+def house_demand(outdoor: Callable[[float], float], house: House) -> Callable[[float], float]:
+    """Heat demand (W) of ``house`` at Unix time ``t``: its steady demand, never negative."""
 
     def demand(t: float) -> float:
-        return max(loss_w_per_k * (setpoint - outdoor(t)) - gains_w, 0.0)
+        return max(house.steady_demand_w(outdoor(t)), 0.0)
 
     return demand
 
@@ -144,7 +144,9 @@ class BoilerModel:
             raise ValueError("start must be a timezone-aware datetime")
         self.boiler = boiler or Boiler()
         self.outdoor = outdoor
-        self.heat_demand = heat_demand or house_demand(outdoor, setpoint=self.boiler.room_setpoint)
+        # The terraced house of hil.heatpump_model, kept at the thermostat's setpoint.
+        self.house = House(setpoint=self.boiler.room_setpoint)
+        self.heat_demand = heat_demand or house_demand(outdoor, self.house)
         self.draws = tuple(sorted(draws, key=lambda d: d.hour))
         self.draw_spread = draw_spread
         self._rng = random.Random(seed)
@@ -173,8 +175,8 @@ class BoilerModel:
         self._ch_stopped_at = -math.inf  # no anti-cycling pending at power-up
         self._draw_until = -math.inf
         self._draw_flow = 0.0
-        day = math.floor(self._t0 / _DAY_S) * _DAY_S
-        self._next_draw = self._first_draw(day, self._t0)
+        # The next draw to start: (start of its UTC day, index into draws).
+        self._next_draw = first_daily_event([d.hour * 3600.0 for d in self.draws], self._t0)
 
         self._gas_m3 = [0.0, 0.0]  # [space heating, hot water]
         self._heat_j = [0.0, 0.0]
@@ -187,6 +189,14 @@ class BoilerModel:
             (self._t0, "boiler.dhw_active", False)]
 
     # -- what the boiler shows ------------------------------------------------------------------
+
+    @property
+    def next_draw_at(self) -> float:
+        """Unix time at which the next tap draw starts (inf without draws)."""
+        if not self.draws:
+            return math.inf
+        day, i = self._next_draw
+        return day + self.draws[i].hour * 3600.0
 
     @property
     def gas_m3(self) -> float:
@@ -212,8 +222,7 @@ class BoilerModel:
     @property
     def room_temp(self) -> float:
         """The room sags while heat is owed and overshoots while surplus is delivered."""
-        house_capacity_j_per_k = 180.0 * 40.0 * 3600.0  # H·τ of the demand's terraced house
-        return self.boiler.room_setpoint - self._deficit_j / house_capacity_j_per_k
+        return self.boiler.room_setpoint - self._deficit_j / self.house.thermal_mass_j_per_k
 
     def snapshot(self) -> dict[str, Value]:
         """What the boiler and thermostat show over OpenTherm, under vocabulary names."""
@@ -251,22 +260,13 @@ class BoilerModel:
         n = max(math.ceil(dt / MAX_SUBSTEP_S), 1)
         h = dt / n
         for _ in range(n):
-            self._substep(h)
+            self.substep(h)
         self.now = self._start + timedelta(seconds=self._elapsed)
 
-    def _first_draw(self, day: float, t: float) -> tuple[float, int]:
-        """(start of its UTC day, index) of the first draw at or after ``t``."""
-        for i, draw in enumerate(self.draws):
-            if day + draw.hour * 3600.0 >= t:
-                return day, i
-        return day + _DAY_S, 0
-
     def _start_due_draws(self, t: float) -> None:
-        while self.draws:
+        while self.next_draw_at <= t:
             day, i = self._next_draw
             draw = self.draws[i]
-            if day + draw.hour * 3600.0 > t:
-                return
             spread = self.draw_spread
             seconds = draw.seconds * self._rng.uniform(1.0 - spread, 1.0 + spread)
             self._draw_until = max(self._draw_until, t + seconds)
@@ -277,7 +277,12 @@ class BoilerModel:
         b = self.boiler
         return b.control_setpoint(self.outdoor_temp) if self.ch_enabled else b.idle_setpoint
 
-    def _substep(self, h: float) -> None:
+    def substep(self, h: float) -> None:
+        """Advance one sub-step of ``h`` seconds, however long (:meth:`step` keeps them short).
+
+        For a coupled simulation (:mod:`hil.hybrid`) that reads the state after every sub-step
+        and runs an idle stretch as one sub-step.
+        """
         b = self.boiler
         t = self._t0 + self._elapsed
         self._start_due_draws(t)
@@ -294,17 +299,12 @@ class BoilerModel:
             flame = True
             heat_target = need
         else:
-            ch_burning = self.flame and not self.dhw_active
-            if ch_burning:
-                flame = self._deficit_j > -band_j
+            if self.flame:  # burning for heating, or a draw ended and heating takes the flame over
+                flame = self.ch_enabled and self._deficit_j > -band_j
             else:
                 rested = t - self._ch_stopped_at >= b.anti_cycle_s
                 flame = self.ch_enabled and self._deficit_j >= band_j and rested
-                if self.flame and self.dhw_active and self.ch_enabled:
-                    flame = self._deficit_j > -band_j  # a draw ended: heating takes over the flame
             heat_target = demand + self._deficit_j / b.correction_s
-        if flame and not dhw and not self.ch_enabled:
-            flame = False
         if self.fault:
             flame = False
         modulation = 0.0

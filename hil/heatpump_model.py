@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
@@ -46,12 +47,26 @@ _OFF, _HEATING, _DHW, _DEFROST = 0, 1, 2, 3  # indices into MODES; cooling is ne
 
 MAX_SUBSTEP_S: Final = 10.0
 _J_PER_KWH = 3.6e6
+_DAY_S = 86_400.0
 _KELVIN = 273.15
 _WATER_CP = 4186.0  # J/(kg·K); 1 l of water is taken as 1 kg
 _SUPPLY_TAU_RUNNING_S = 120.0  # supply sensor settles within minutes once the compressor runs
 _WATER_TAU_IDLE_S = 900.0  # standing water cools toward the room in a quarter of an hour
 _CAPACITY_RATING = (7.0, -7.0)  # outdoor temperatures of the A7 and A-7 rating points, °C
 _COP_BOUNDS = (1.0, 7.0)
+
+
+def first_daily_event(seconds: Sequence[float], t: float) -> tuple[float, int]:
+    """(start of its UTC day, index) of the first daily event at or after Unix time ``t``.
+
+    ``seconds`` are the events' seconds of the UTC day, in time order; without events the
+    answer is (start of the next day, 0).
+    """
+    day = math.floor(t / _DAY_S) * _DAY_S
+    for i, second in enumerate(seconds):
+        if day + second >= t:
+            return day, i
+    return day + _DAY_S, 0
 
 
 class Outdoor(Protocol):
@@ -73,6 +88,13 @@ class House:
     @property
     def time_constant_h(self) -> float:
         return self.thermal_mass_j_per_k / self.heat_loss_w_per_k / 3600.0
+
+    def steady_demand_w(self, outdoor: float) -> float:
+        """Heat demand (W) at ``outdoor`` °C in the steady state: H·(setpoint - outdoor) - gains.
+
+        Negative when the gains exceed the loss; callers clamp it.
+        """
+        return self.heat_loss_w_per_k * (self.setpoint - outdoor) - self.gains_w
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +258,7 @@ class HeatPumpModel:
         self.electric_power: float = heatpump.standby_w
         self.cop: float | None = None
         # The house's need before the first sub-step: the steady state, without PI correction.
-        self.demand_w: float = max(
-            house.heat_loss_w_per_k * (house.setpoint - self.outdoor_temp) - house.gains_w, 0.0)
+        self.demand_w: float = max(house.steady_demand_w(self.outdoor_temp), 0.0)
 
         # Commands of an outer (hybrid) controller.
         self.heating_enabled = True  # space heating released
@@ -263,7 +284,8 @@ class HeatPumpModel:
         self._decay_h, self._decay_idle, self._decay_running = math.nan, 0.0, 0.0
         self._dhw_pending = False
         self._events = self._daily_events()
-        self._event_day, self._event_idx = self._first_event(self._t0)
+        self._event_day, self._event_idx = first_daily_event(
+            [second for second, _ in self._events], self._t0)
         self._next_event_t = self._event_day + self._events[self._event_idx][0]
 
         # Integrals, in joules and seconds, indexed by mode.
@@ -368,14 +390,6 @@ class HeatPumpModel:
         events += [(hour * 3600.0, kwh) for hour, kwh in tank.draws]
         return tuple(sorted(events, key=lambda event: event[0]))
 
-    def _first_event(self, t: float) -> tuple[float, int]:
-        """(start of its UTC day, index) of the first daily event at or after ``t``."""
-        day = math.floor(t / 86_400.0) * 86_400.0
-        for i, (second, _) in enumerate(self._events):
-            if day + second >= t:
-                return day, i
-        return day + 86_400.0, 0
-
     def _run_events(self, t: float) -> None:
         tank = self.heatpump.tank
         while self._next_event_t <= t:
@@ -391,7 +405,7 @@ class HeatPumpModel:
             self._event_idx += 1
             if self._event_idx == len(self._events):
                 self._event_idx = 0
-                self._event_day += 86_400.0
+                self._event_day += _DAY_S
             self._next_event_t = self._event_day + self._events[self._event_idx][0]
 
     def _demand(self, t_out: float, h: float) -> float:
@@ -407,8 +421,7 @@ class HeatPumpModel:
         limit = hp.controller_integral_limit_w
         integral = self._integral_w + gain * error * h / (hp.controller_reset_time_h * 3600.0)
         self._integral_w = integral = min(max(integral, -limit), limit)
-        steady = house.heat_loss_w_per_k * (house.setpoint - t_out) - house.gains_w
-        return max(steady + gain * error + integral, 0.0)
+        return max(house.steady_demand_w(t_out) + gain * error + integral, 0.0)
 
     def _next_mode(self, t: float) -> int:
         """Controller transitions at the start of a sub-step."""

@@ -8,7 +8,6 @@ simulated seconds per real second and the registers follow it every ``tick`` sec
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import structlog
 
 from drivers.profile import Profile, load_profile
 from drivers.reading import Value
+from drivers.tasks import cancel
 from hil.heatpump_model import HeatPump, HeatPumpModel, House
 from hil.modbus_device import SimulatedModbusDevice
 from hil.weather import OutdoorCourse
@@ -30,6 +30,13 @@ def default_model(start: datetime | None = None, seed: int = 1) -> HeatPumpModel
     """A terraced house on a January day in De Bilt, heated by a 6 kW air-to-water heat pump."""
     return HeatPumpModel(House(), HeatPump(), OutdoorCourse(seed=seed),
                          start or datetime(2026, 1, 15, 6, tzinfo=UTC), seed=seed)
+
+
+def register_values(model: HeatPumpModel) -> dict[str, Value]:
+    """What the bench heat pump's registers show: the model's snapshot and the room setpoint."""
+    values: dict[str, Value] = dict(model.snapshot())
+    values["room.setpoint"] = model.house.setpoint
+    return values
 
 
 class SimulatedHeatPump(SimulatedModbusDevice):
@@ -46,9 +53,7 @@ class SimulatedHeatPump(SimulatedModbusDevice):
         self._advancing: asyncio.Task[None] | None = None
 
     def values(self) -> dict[str, Value]:
-        snap: dict[str, Value] = dict(self.model.snapshot())
-        snap["room.setpoint"] = self.model.house.setpoint
-        return snap
+        return register_values(self.model)
 
     async def start(self, values: Mapping[str, Value] | None = None) -> None:
         await super().start(values if values is not None else self.values())
@@ -64,10 +69,7 @@ class SimulatedHeatPump(SimulatedModbusDevice):
             await self.show(self.values())
 
     async def stop(self) -> None:
-        if self._advancing is not None:
-            self._advancing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._advancing
+        await cancel(self._advancing)
         await super().stop()
 
 

@@ -226,18 +226,6 @@ class _TickOutdoor:
         return self.value
 
 
-class _Boiler(BoilerModel):
-    """:class:`BoilerModel` advanced one sub-step at a time by the hybrid.
-
-    The hybrid needs what the public ``step`` does not offer: the modulation after every
-    sub-step (for its timeline) and a single sub-step over an idle stretch. Both run the
-    model's own sub-step, so physics and bookkeeping stay the boiler model's.
-    """
-
-    def substep(self, h: float) -> None:
-        self._substep(h)
-
-
 class HybridInstallation:
     """Heat pump + combi boiler + household in one house, advanced by :meth:`step`.
 
@@ -271,13 +259,13 @@ class HybridInstallation:
         _, boiler_draws = cfg.split_draws()
         self.boiler_demand_w = 0.0  # what the hybrid controller asks of the boiler, W
         boiler = replace(cfg.boiler, room_setpoint=cfg.house.setpoint)
-        self.boiler = _Boiler(boiler, start=self._start, outdoor=self._outdoor.current,
-                              heat_demand=self._boiler_demand, draws=boiler_draws,
-                              draw_spread=cfg.draw_spread, seed=boiler_seed)
-        self.heat_pump_released = self._outdoor.value >= cfg.bivalent_temp
-        self.heatpump.heating_enabled = self.heat_pump_released
+        self.boiler = BoilerModel(boiler, start=self._start, outdoor=self._outdoor.current,
+                                  heat_demand=self._boiler_demand, draws=boiler_draws,
+                                  draw_spread=cfg.draw_spread, seed=boiler_seed)
+        self.heatpump.heating_enabled = self._outdoor.value >= cfg.bivalent_temp
 
         self._idle_s = 0.0  # boiler time owed: an idle stretch not yet simulated
+        self._draw_seconds = [d.hour * 3600.0 for d in boiler_draws]  # the draws' second of day
         self._next_draw = self._draw_from(self._t0)
         self._timeline_seen = len(self.boiler.timeline)
         self._modulation = 0.0
@@ -289,11 +277,9 @@ class HybridInstallation:
         self._day = int(self._t0 // _DAY_S)  # the day being summed up
         self._day_end = (self._day + 1) * _DAY_S
         self._day_integral = self._day_seconds = 0.0
-        # The controller's thresholds, and the heat pump's output in the cold (for a shortcut).
+        # The controller's thresholds.
         self._release_below = cfg.bivalent_temp
         self._release_at = cfg.bivalent_temp + cfg.bivalent_hysteresis_k
-        hp = cfg.heatpump
-        self._min_capacity_w = min(hp.max_heat_w(-100.0), hp.max_heat_w(100.0))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -301,6 +287,11 @@ class HybridInstallation:
     def t(self) -> float:
         """Unix time of :attr:`now`."""
         return self._t0 + self._elapsed
+
+    @property
+    def heat_pump_released(self) -> bool:
+        """Whether the hybrid controller lets the heat pump heat the house (above bivalent)."""
+        return self.heatpump.heating_enabled
 
     @property
     def modulation(self) -> float:
@@ -378,23 +369,17 @@ class HybridInstallation:
             self._coast()
         self._household_j += self._household_energy(t_begin, self.t)
         self.now = self._start + timedelta(seconds=self._elapsed)
-        self.boiler.now = self.now
+        self.boiler.now = self.now  # the boiler's substeps do not set it
 
     def _boiler_demand(self, _t: float) -> float:
         return self.boiler_demand_w
 
     def _draw_from(self, t: float) -> float:
         """Unix time of the first boiler tap draw that starts at or after ``t`` (inf: none)."""
-        draws = self.boiler.draws
-        if not draws:
+        if not self._draw_seconds:
             return math.inf
-        day = math.floor(t / _DAY_S) * _DAY_S
-        for offset in (0.0, _DAY_S):
-            for draw in draws:
-                start = day + offset + draw.hour * 3600.0
-                if start >= t:
-                    return start
-        raise AssertionError("unreachable: a draw recurs within two days")
+        day, i = heatpump_model.first_daily_event(self._draw_seconds, t)
+        return day + self._draw_seconds[i]
 
     def _tick(self, h: float) -> None:
         hp = self.heatpump
@@ -403,16 +388,14 @@ class HybridInstallation:
         t_out = self._outdoor.at_posix(t)
 
         # The hybrid controller: who heats the house in this tick.
-        if self.heat_pump_released:
+        if hp.heating_enabled:
             if t_out < self._release_below:
-                self.heat_pump_released = hp.heating_enabled = False
+                hp.heating_enabled = False
         elif t_out >= self._release_at:
-            self.heat_pump_released = hp.heating_enabled = True
+            hp.heating_enabled = True
         demand = hp.demand_w  # the house's need as the heating controller saw it last
-        if not self.heat_pump_released:
+        if not hp.heating_enabled:
             residual = demand
-        elif demand <= self._min_capacity_w:
-            residual = 0.0  # within what the heat pump gives at any outdoor temperature
         else:
             residual = max(demand - hp.heatpump.max_heat_w(t_out), 0.0)
 

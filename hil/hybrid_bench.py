@@ -16,14 +16,15 @@ One :class:`hil.hybrid.HybridInstallation` (house, heat pump, combi boiler, hous
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from drivers.profile import load_profile
+from drivers.tasks import cancel
 from hil.broker import free_port
+from hil.heatpump_server import register_values
 from hil.hybrid import HybridInstallation
 from hil.mbus_meter import EmulatedMeter, MbusBus, heatpump_values
 from hil.modbus_device import SimulatedModbusDevice
@@ -59,9 +60,7 @@ class HybridBench:
         self._task: asyncio.Task[None] | None = None
 
     def heatpump_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = dict(self.installation.heatpump.snapshot())
-        values["room.setpoint"] = self.installation.config.house.setpoint
-        return values
+        return register_values(self.installation.heatpump)
 
     def submeter_values(self) -> dict[str, Any]:
         hp = self.installation.heatpump
@@ -93,10 +92,7 @@ class HybridBench:
             self.otgw.write_cycle()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.p1.stop()
         await self.mbus.stop()
         await self.otgw.stop()

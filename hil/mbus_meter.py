@@ -24,13 +24,13 @@ or from a callable; :func:`heatpump_values` takes them from the bench's heat pum
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final, Literal
 
+from drivers.tasks import cancel
 from hil.heatpump_model import HeatPumpModel
 from hil.ptys import VirtualSerialPort
 
@@ -104,12 +104,6 @@ class EmulatedMeter:
     selected: bool = False
     access: int = 0  # access number, counts the answers
     status: int = 0  # EN 13757-3 status byte
-    answers: int = 0
-
-    @property
-    def secondary_address(self) -> str:
-        man = manufacturer_bytes(self.manufacturer)
-        return f"{self.ident:08d}{man[0]:02X}{man[1]:02X}{self.version:02X}{self.medium:02X}"
 
     def current(self) -> Values:
         return self.values() if callable(self.values) else self.values
@@ -155,7 +149,6 @@ class EmulatedMeter:
     def rsp_ud(self) -> bytes:
         """RSP_UD (C=0x08, CI=0x72) with the current values."""
         self.access = (self.access + 1) & 0xFF
-        self.answers += 1
         v = self.current()
         header = (_bcd(self.ident) + manufacturer_bytes(self.manufacturer)
                   + bytes([self.version, self.medium, self.access, self.status, 0, 0]))
@@ -220,11 +213,8 @@ class MbusBus:
         self._task = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _serve(self) -> None:
         while True:

@@ -23,15 +23,17 @@ tests use to know exactly which state the agent has seen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 import structlog
 
 from drivers.opentherm import DATA_IDS, Frame, MsgType
+from drivers.reading import Value
+from drivers.tasks import cancel
 from hil.boiler_model import BoilerModel
 from hil.ptys import VirtualSerialPort
 
@@ -91,10 +93,10 @@ class OtgwEmulator:
 
     # -- frames from the model ------------------------------------------------------------------
 
-    def _encode(self, data_id: int) -> int:
+    def _encode(self, data_id: int, snapshot: Mapping[str, Value]) -> int:
         spec = DATA_IDS[data_id]
         assert spec.quantity is not None, f"data-id {data_id} has no vocabulary quantity"
-        value = self.model.snapshot()[spec.quantity]
+        value = snapshot[spec.quantity]
         if spec.type == "f88":
             return round(float(value) * 256) & 0xFFFF
         return int(value) & 0xFFFF
@@ -106,21 +108,26 @@ class OtgwEmulator:
                  | int(m.flame) << 3)  # fault, CH mode, DHW mode, flame (id 0 LB)
         return master, slave
 
-    def exchange(self, data_id: int) -> list[str]:
-        """The gateway's lines for one thermostat request, from the model's current state."""
+    def exchange(self, data_id: int, snapshot: Mapping[str, Value] | None = None) -> list[str]:
+        """The gateway's lines for one thermostat request, from the model's current state.
+
+        ``snapshot`` is the model's :meth:`~hil.boiler_model.BoilerModel.snapshot` if the caller
+        has taken it already (a whole cycle shows one state); otherwise one is taken.
+        """
         if data_id == 0:
             master, slave = self._status()
             request = Frame.build("T", MsgType.READ_DATA, 0, master << 8)
             answer = Frame.build("B", MsgType.READ_ACK, 0, master << 8 | slave)
             return self._faulty([request.text], answer)
+        snap = self.model.snapshot() if snapshot is None else snapshot
         spec = DATA_IDS[data_id]
         if spec.access == "W":
-            value = self._encode(data_id)
+            value = self._encode(data_id, snap)
             request = Frame.build("T", MsgType.WRITE_DATA, data_id, value)
             return self._faulty([request.text], Frame.build("B", MsgType.WRITE_ACK, data_id, value))
         request = Frame.build("T", MsgType.READ_DATA, data_id, 0)
         if data_id not in self.unsupported:
-            answer = Frame.build("B", MsgType.READ_ACK, data_id, self._encode(data_id))
+            answer = Frame.build("B", MsgType.READ_ACK, data_id, self._encode(data_id, snap))
             return self._faulty([request.text], answer)
         if not self.alternatives:
             unknown = Frame.build("B", MsgType.UNKNOWN_DATAID, data_id, 0)
@@ -129,7 +136,8 @@ class OtgwEmulator:
         alt = self.alternatives[self._alt_next % len(self.alternatives)]
         self._alt_next += 1
         lines = [request.text, Frame.build("R", MsgType.READ_DATA, alt, 0).text]
-        lines = self._faulty(lines, Frame.build("B", MsgType.READ_ACK, alt, self._encode(alt)))
+        answer = Frame.build("B", MsgType.READ_ACK, alt, self._encode(alt, snap))
+        lines = self._faulty(lines, answer)
         return [*lines, Frame.build("A", MsgType.UNKNOWN_DATAID, data_id, 0).text]
 
     def _faulty(self, lines: list[str], answer: Frame) -> list[str]:
@@ -146,14 +154,15 @@ class OtgwEmulator:
             text = "E" + text[1:]
         return [*prefix, *lines, text]
 
-    def next_exchange(self) -> list[str]:
+    def next_exchange(self, snapshot: Mapping[str, Value] | None = None) -> list[str]:
         """The next exchange of the rotation: status, then a polled id, then status again..."""
         step, self._position = self._position, (self._position + 1) % (2 * len(self.poll))
-        return self.exchange(0 if step % 2 == 0 else self.poll[step // 2])
+        return self.exchange(0 if step % 2 == 0 else self.poll[step // 2], snapshot)
 
     def cycle(self) -> list[str]:
         """One whole rotation, every polled id once, each preceded by a status exchange."""
-        return [line for _ in range(2 * len(self.poll)) for line in self.next_exchange()]
+        snapshot = self.model.snapshot()  # the model does not move during a cycle
+        return [line for _ in range(2 * len(self.poll)) for line in self.next_exchange(snapshot)]
 
     # -- the wire -------------------------------------------------------------------------------
 
@@ -206,14 +215,9 @@ class OtgwEmulator:
             self.write_lines(self.next_exchange())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         self._tasks.clear()
-        for writer in self._clients:
-            writer.close()
-        self._clients.clear()
+        self.disconnect_clients()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

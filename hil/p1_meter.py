@@ -6,14 +6,14 @@ and Fluvius, 10 s for DSMR 4 and 2.2) divided by ``speed``. Simulated time advan
 interval per telegram, so a run is deterministic whatever the host's load.
 
 Electricity is a seeded household load profile (:class:`HouseholdLoad`), plus a pluggable heat
-pump (``heat_pump``: a callable giving watts, e.g. ``lambda: model.electric_power``), minus
-optional PV (``pv``: watts as a function of time). Gas is a pluggable use (``gas_use``: m³/h,
-e.g. ``lambda: boiler.gas_rate_m3_per_h``; by default a small deterministic cooking and
-hot-water pattern), or, for an exact ground truth, a pluggable index (``gas_index``: m³ burnt so
-far, e.g. ``lambda: boiler.gas_m3``, added to the meter's initial index). The
-gas meter is read on the M-Bus like a real one: its index is *captured* every 5 minutes (DSMR 5,
-Fluvius) or on the hour (DSMR 4, 2.2) and shown with that capture time, in local time with the
-S/W (summer/winter) suffix (DSMR 2.2: without suffix, as real 2.2 meters send it).
+pump (``heat_pump``: a callable giving watts, e.g. ``lambda: model.electric_power``). Gas is a
+pluggable use (``gas_use``: m³/h, e.g. ``lambda: boiler.gas_rate_m3_per_h``; by default a small
+deterministic cooking and hot-water pattern), or, for an exact ground truth, a pluggable index
+(``gas_index``: m³ burnt so far, e.g. ``lambda: boiler.gas_m3``, added to the meter's initial
+index). The gas meter is read on the M-Bus like a real one: its index is *captured* every 5
+minutes (DSMR 5, Fluvius) or on the hour (DSMR 4, 2.2) and shown with that capture time, in
+local time with the S/W (summer/winter) suffix (DSMR 2.2: without suffix, as real 2.2 meters
+send it).
 
 Every telegram written is kept in :attr:`SimulatedP1Meter.sent` with the values it carries in
 the vocabulary, so a test compares what the agent read with what the meter wrote. Faults:
@@ -24,7 +24,6 @@ the next telegram without any I/O (for benchmarks and cadence checks).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 from collections import deque
@@ -35,6 +34,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from drivers.p1 import crc16
+from drivers.tasks import cancel
 from hil.ptys import VirtualSerialPort
 
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")  # DSMR timestamps are Dutch/Belgian local time
@@ -81,19 +81,6 @@ class HouseholdLoad:
         return self.base_w + shape + fridge + appliance
 
 
-@dataclass(frozen=True, slots=True)
-class SolarPv:
-    """PV output in W: a clear-sky half sine between 07:00 and 19:00 local, larger in summer."""
-
-    peak_w: float = 3000.0
-
-    def __call__(self, t: datetime) -> float:
-        local = t.astimezone(AMSTERDAM)
-        hour = local.hour + local.minute / 60
-        season = 0.3 + 0.7 * math.sin(math.pi * (local.timetuple().tm_yday - 80) / 365) ** 2
-        return self.peak_w * season * max(0.0, math.sin(math.pi * (hour - 7) / 12))
-
-
 def default_gas_use(t: datetime) -> float:
     """m³/h: a shower at 07:00-07:15 and cooking at 18:00-18:30 local, a pilot-free rest."""
     local = t.astimezone(AMSTERDAM)
@@ -129,7 +116,6 @@ class SimulatedP1Meter:
                  start: datetime | None = None, seed: int = 1, phases: int = 3,
                  household: Callable[[datetime], float] | None = None,
                  heat_pump: Callable[[], float] | None = None,
-                 pv: Callable[[datetime], float] | None = None,
                  gas_use: Callable[[], float] | None = None,
                  gas_index: Callable[[], float] | None = None, gas: bool = True,
                  water_use: Callable[[], float] | None = None,
@@ -152,7 +138,7 @@ class SimulatedP1Meter:
         self.now = start or datetime(2026, 1, 15, 5, 58, tzinfo=UTC)  # 06:58 CET
         self.phases = phases
         self.household = household or HouseholdLoad(seed)
-        self.heat_pump, self.pv = heat_pump, pv
+        self.heat_pump = heat_pump
         self.gas_use, self.gas_index, self.water_use = gas_use, gas_index, water_use
         self.has_gas = gas
         self.sent: deque[SentTelegram] = deque(maxlen=keep)
@@ -200,11 +186,8 @@ class SimulatedP1Meter:
         self._task = asyncio.create_task(self._run(), name=f"p1 meter {self.version}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for writer in list(self._clients):
             writer.close()
         self._clients.clear()
@@ -282,12 +265,10 @@ class SimulatedP1Meter:
         """Powers and flows at ``now``, held until the next telegram; captures of M-Bus meters."""
         house = self.household(self.now)
         hp = self.heat_pump() if self.heat_pump is not None else 0.0
-        pv = self.pv(self.now) if self.pv is not None else 0.0
         if self.phases == 3:
-            self._phase_w = tuple(house * s + hp / 3 - (pv if i == 0 else 0.0)
-                                  for i, s in enumerate(_PHASE_SHARE))
+            self._phase_w = tuple(house * s + hp / 3 for s in _PHASE_SHARE)
         else:
-            self._phase_w = (house + hp - pv,)
+            self._phase_w = (house + hp,)
         if self.gas_index is not None:
             self._gas_l, self._gas_rate = self._gas_start_l + self.gas_index() * 1000, 0.0
         else:

@@ -20,6 +20,8 @@ import pty
 import tty
 from pathlib import Path
 
+from drivers.tasks import cancel
+
 
 class VirtualSerialPort:
     def __init__(self, path: Path | None = None) -> None:
@@ -142,9 +144,6 @@ class PtyPair:
             dst.write(await src.read())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._tasks)
         self.a.close()
         self.b.close()

@@ -55,18 +55,18 @@ from agent.recording import Record, record_line
 from agent.sample import rfc3339
 from drivers.reading import Value
 from drivers.vocabulary import VOCABULARY, Kind
+from hil import p1_meter
 from hil.boiler_model import CALORIFIC_VALUE_MJ_M3
 from hil.hybrid import MODULATION_STEP, HybridConfig, HybridInstallation, HybridTruth
 from hil.weather import OutdoorCourse
 
 DEFAULT_START: Final = "2025-10-01"  # first day of the season
 DEFAULT_END: Final = "2026-05-01"  # first day after it: the season is October to April
-GAS_CAPTURE_S: Final = 300.0  # DSMR 5: the gas meter's index is captured every 5 minutes
+GAS_CAPTURE_S: Final = float(p1_meter.GAS_CAPTURE_S["5"])  # DSMR 5: every 5 minutes
 GAS_START_M3: Final = 1500.0  # the meters' indices when the season starts
 GRID_START_KWH: Final = 3580.245
 MAX_STEP_S: Final = 900.0  # a longer step would leave gaps the ledger does not bridge
 _WEEK_S = 7 * 86_400.0
-_J_PER_KWH = 3.6e6
 
 
 @dataclass(frozen=True, slots=True)
