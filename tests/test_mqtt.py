@@ -140,17 +140,19 @@ async def test_broker_down_at_start_then_up_drains_the_backlog_in_order(
                           [{"name": "local", "host": "127.0.0.1", "port": port}])
     running = RunningAgent(config)
     broker = Mosquitto(tmp_path / "mosquitto", port=port)
-    async with running as agent:
-        await running.polls(4)
-        assert Outbox(agent.store).backlog() == agent.ingest.committed
-        assert len(events(logs, "broker.unavailable")) == 1
-        await broker.start()
-        recipient = Recipient(port, running.public_key)
-        await recipient.start()
-        await recipient.wait_for(8, timeout=20)
-    await recipient.wait_for(agent.ingest.committed)
-    await recipient.stop()
-    await broker.stop()
+    recipient = Recipient(port, running.public_key)
+    try:
+        async with running as agent:
+            await running.polls(4)
+            assert Outbox(agent.store).backlog() == agent.ingest.committed
+            assert len(events(logs, "broker.unavailable")) == 1
+            await broker.start()
+            await recipient.start()
+            await recipient.wait_for(8, timeout=20)
+        await recipient.wait_for(agent.ingest.committed)
+    finally:
+        await recipient.stop()
+        await broker.stop()  # a failed test leaves no broker behind
     assert recipient.verifier.report.ok
     assert seqs(recipient) == sorted(seqs(recipient)), "the backlog drains in order"
     assert seqs(recipient) == list(range(1, agent.ingest.committed + 1))
