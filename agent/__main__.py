@@ -1,5 +1,5 @@
 """``python -m agent`` is ``hpagent``."""
 
-from agent.cli import main
+from agent.commands.cli import main
 
 main()

@@ -8,10 +8,11 @@ let a recipient, or a later correction, place an unsynced sample in time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from drivers.reading import Event, Quality, Reading, Value
+from drivers.recording import Record
+from drivers.timestamps import rfc3339
 
 
 class ClockState(StrEnum):
@@ -45,22 +46,14 @@ class Sample:
         return {r.quantity: rfc3339(r.measured_at.timestamp()) for r in self.readings
                 if r.measured_at is not None and r.quality is Quality.GOOD}
 
-
     @property
     def timeline(self) -> list[list[object]]:
         """``events`` as ``[RFC 3339 time, quantity, value]`` rows, for storage and messages."""
         return [[rfc3339(e.at.timestamp()), e.quantity, e.value] for e in self.events]
 
-
-def rfc3339(t: float) -> str:
-    """``2026-11-25T22:14:03.120Z``: UTC, millisecond precision."""
-    dt = datetime.fromtimestamp(t, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def parse_rfc3339(text: str) -> float:
-    """Unix time of an RFC 3339 timestamp; ValueError if it carries no offset."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone offset")
-    return dt.timestamp()
+    def record(self) -> Record:
+        """This sample as a line of a recording (the format ``hpagent record`` writes)."""
+        return Record(self.t, self.values, self.source,
+                      {r.quantity: r.measured_at.timestamp() for r in self.readings
+                       if r.measured_at is not None and r.good},
+                      tuple((e.at.timestamp(), e.quantity, e.value) for e in self.events))

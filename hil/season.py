@@ -2,7 +2,7 @@
 
 :func:`run_season` advances a :class:`hil.hybrid.HybridInstallation` (air-to-water heat pump,
 gas combi boiler, household) under the seeded De Bilt outdoor course (:mod:`hil.weather`) and
-writes one recording line (:mod:`agent.recording`) per step with what the devices would report
+writes one recording line (:mod:`drivers.recording`) per step with what the devices would report
 at that moment. Next to the recording it writes ``<recording>.truth.json``: the installation's
 exact ground truth, against which the agent's ledger and metrics computed from the recording
 are judged. It reads no clock: the same arguments give the same bytes.
@@ -51,9 +51,9 @@ from typing import Any, Final, TextIO
 
 import orjson
 
-from agent.recording import Record, record_line
-from agent.sample import rfc3339
 from drivers.reading import Value
+from drivers.recording import Record, record_line
+from drivers.timestamps import rfc3339
 from drivers.vocabulary import VOCABULARY, Kind
 from hil import p1_meter
 from hil.boiler_model import CALORIFIC_VALUE_MJ_M3

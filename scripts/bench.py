@@ -28,7 +28,7 @@ from typing import Literal
 
 import orjson
 
-from agent.keys import init_key
+from agent.trust.keys import init_key
 from drivers.planner import minimum_reads, plan
 from drivers.profile import available_profiles, load_profile
 from hil.broker import Mosquitto, free_port, wait_for_port
@@ -226,11 +226,11 @@ def bench_p1(workdir: Path, telegrams: int = 2000) -> list[Row]:
     """CPU per DSMR 5 telegram, from bytes to a stored, signed, queued sample."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from agent.ingest import Ingest, Route
-    from agent.jws import Signer
-    from agent.outbox import Outbox
+    from agent.delivery.ingest import Ingest, Route
+    from agent.delivery.outbox import Outbox
+    from agent.delivery.store import Store
     from agent.sample import ClockState, Sample
-    from agent.store import Store
+    from agent.trust.jws import Signer
     from drivers.p1 import P1Decoder
     from hil.p1_meter import SimulatedP1Meter
 
@@ -289,7 +289,7 @@ def year_recording(cache: Path, what: str) -> Path:
 
         run_season(partial, start=start, end=end, step=10.0)
     else:
-        from agent.recording import Record, record_line
+        from drivers.recording import Record, record_line
         from hil.heatpump_server import default_model
         from hil.season import as_shown
 

@@ -13,15 +13,15 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.config import Config
-from agent.daemon import DATABASE, Agent
-from agent.jws import b64url_decode
-from agent.keys import init_key, load_private_key
-from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.outbox import Outbox
+from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+from agent.delivery.outbox import Outbox
+from agent.delivery.store import Store
 from agent.sample import Sample
-from agent.store import Store
-from agent.verify import Verifier
+from agent.service.config import Config
+from agent.service.daemon import DATABASE, Agent
+from agent.trust.jws import b64url_decode
+from agent.trust.keys import init_key, load_private_key
+from agent.trust.verify import Verifier
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"

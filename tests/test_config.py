@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config, json_schema, load_config, semantic_problems
-from agent.defaults import EX_CONFIG
+from agent.service.config import Config, json_schema, load_config, semantic_problems
+from agent.service.defaults import EX_CONFIG
 from drivers.yamlfile import load_model
 from tests.support import CASES, REPO, hpagent
 
@@ -68,7 +68,7 @@ def test_committed_schema_is_current() -> None:
 def test_p1_spec_choices_are_the_drivers() -> None:
     from typing import get_args
 
-    from agent.config import P1Spec
+    from agent.service.config import P1Spec
     from drivers.p1 import SPEC_CHOICES
 
     assert get_args(P1Spec) == SPEC_CHOICES

@@ -14,9 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-from agent.defaults import EX_CONFIG
-from agent.keys import init_key, load_private_key
-from agent.store import Store
+from agent.delivery.store import Store
+from agent.service.defaults import EX_CONFIG
+from agent.trust.keys import init_key, load_private_key
 from hil.broker import Mosquitto, free_port
 from hil.heatpump_server import SimulatedHeatPump
 from tests.support import LogEvents, Recipient, events, hpagent_async, stored

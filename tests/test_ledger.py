@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.ledger import (
+from agent.figures.ledger import (
     COVERED,
     ENERGY,
     GAUGE,

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.ingest import Ingest, Route
-from agent.installation import Installation
-from agent.jws import Signer
-from agent.ledger import ENERGY, Ledger
-from agent.ledger_service import UNTIL, LedgerService, ledger_from_store
-from agent.metrics import compute, span, spec_for
-from agent.outbox import Outbox, Pending
+from agent.delivery.ingest import Ingest, Route
+from agent.delivery.outbox import Outbox, Pending
+from agent.delivery.store import Store
+from agent.figures.installation import Installation
+from agent.figures.ledger import ENERGY, Ledger
+from agent.figures.metrics import compute, span, spec_for
 from agent.sample import ClockState, Sample
-from agent.store import Store
+from agent.service.ledger_service import UNTIL, LedgerService, ledger_from_store
+from agent.trust.jws import Signer
 from drivers.reading import Reading
 from tests.support import payload
 

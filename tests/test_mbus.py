@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import inspect_mbus
+from agent.commands import inspect_mbus
 from drivers.links import SerialLink
 from drivers.mbus import (
     ApplicationError,

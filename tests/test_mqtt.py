@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.outbox import Outbox
+from agent.delivery.outbox import Outbox
 from hil.broker import EmbeddedBroker, Mosquitto, free_port
 from hil.heatpump_server import SimulatedHeatPump
 from hil.pki import BenchCA

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import inspect_otgw
+from agent.commands import inspect_otgw
 from drivers.links import SerialLink, TcpLink
 from drivers.opentherm import DATA_IDS, QUANTITY_SIDES
 from drivers.otgw import OtgwMonitor

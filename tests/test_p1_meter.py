@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.inspect_p1 import main
+from agent.commands.inspect_p1 import main
 from drivers.links import SerialLink, TcpLink
 from drivers.p1 import P1Decoder, P1Meter, P1Telegram
 from drivers.reading import Quality

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import Config
-from agent.store import Store
+from agent.delivery.store import Store
+from agent.service.config import Config
 from hil.broker import Mosquitto
 from hil.p1_meter import SimulatedP1Meter
 from hil.ptys import VirtualSerialPort

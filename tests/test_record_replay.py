@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import recording
+from drivers import recording
 from hil.broker import Mosquitto
 from hil.heatpump_server import SimulatedHeatPump
 from tests.support import CASES, hpagent_async
@@ -37,7 +37,7 @@ async def test_replay_to_a_file_verifies_and_reports_like_the_recording(tmp_path
 
 
 async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from agent.keys import init_key
+    from agent.trust.keys import init_key
     from tests.support import Recipient
 
     config = tmp_path / "hpagent.yaml"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from agent.installation import Installation
-from agent.metrics import compute, day_period, span, spec_for
-from agent.report import ledger_from_recording
+from agent.commands.report import ledger_from_recording
+from agent.figures.installation import Installation
+from agent.figures.metrics import compute, day_period, span, spec_for
 from tests.support import CASES, hpagent
 
 CASE_DIRS = sorted(p for p in (CASES / "report").iterdir() if p.is_dir())
@@ -61,7 +61,7 @@ def test_parallel_reading_gives_the_same_ledger() -> None:
     path = case / "recording.jsonl"
     inst = installation(case)
     one = ledger_from_recording(path, spec_for(inst), workers=1)
-    from agent import recording
+    from drivers import recording
 
     pieces = [ledger_from_range(path, a, b, inst) for a, b in recording.ranges(path, 5)]
     merged = pieces[0]
@@ -75,7 +75,7 @@ def test_parallel_reading_gives_the_same_ledger() -> None:
 
 
 def ledger_from_range(path: Path, start: int, end: int, inst: Installation) -> Any:
-    from agent.report import _ledger_of_range
+    from agent.commands.report import _ledger_of_range
 
     return _ledger_of_range(path, start, end, spec_for(inst))
 

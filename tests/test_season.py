@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import pytest
 
-from agent.recording import Record, read
 from drivers.opentherm import TIMELINE
+from drivers.recording import Record, read
 from drivers.vocabulary import VOCABULARY, Kind
 from hil.hybrid import HybridConfig, HybridInstallation
 from hil.season import GAS_CAPTURE_S, SeasonTruth, main, run_season, truth_path

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.installation import Installation
-from agent.metrics import compute, span, spec_for
-from agent.report import ledger_from_recording
+from agent.commands.report import ledger_from_recording
+from agent.figures.installation import Installation
+from agent.figures.metrics import compute, span, spec_for
 from hil.season import run_season, truth_path
 from tests.support import hpagent
 

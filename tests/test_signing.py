@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.jws import BadToken, Signer, b64url, b64url_decode, chain_hash, public_jwk, thumbprint
-from agent.jws import verify as verify_token
-from agent.keys import KeyFileError, init_key, load_private_key, load_public_key
+from agent.trust.jws import (
+    BadToken,
+    Signer,
+    b64url,
+    b64url_decode,
+    chain_hash,
+    public_jwk,
+    thumbprint,
+)
+from agent.trust.jws import verify as verify_token
+from agent.trust.keys import KeyFileError, init_key, load_private_key, load_public_key
 from tests.support import hpagent
 
 # RFC 8037 Appendix A: the Ed25519 key, its thumbprint and a signature over a known input.

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.ingest import Ingest, Route
-from agent.jws import Signer, chain_hash
-from agent.outbox import Outbox, Pending
+from agent.delivery.ingest import Ingest, Route
+from agent.delivery.outbox import Outbox, Pending
+from agent.delivery.store import SCHEMA_VERSION, Store, StoreError
 from agent.sample import ClockState, Sample
-from agent.store import SCHEMA_VERSION, Store, StoreError
+from agent.trust.jws import Signer, chain_hash
 from drivers.reading import Event, Quality, Reading
 from tests.support import payload
 

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.jws import Signer, chain_hash
-from agent.keys import init_key, load_private_key
-from agent.verify import Verifier
+from agent.trust.jws import Signer, chain_hash
+from agent.trust.keys import init_key, load_private_key
+from agent.trust.verify import Verifier
 from tests.support import hpagent
 
 KEY = Ed25519PrivateKey.generate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.recording import Record, record_line
+from drivers.recording import Record, record_line
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 STEP = 600.0  # 10 minutes

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from agent.mqtt import MqttConnection, NotConnected
-from agent.outbox import Outbox, Pending
+from agent.delivery.mqtt import MqttConnection, NotConnected
+from agent.delivery.outbox import Outbox, Pending
 
 log = structlog.get_logger("hpagent.publisher")
 

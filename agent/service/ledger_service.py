@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 import structlog
 
-from agent.ingest import Ingest
-from agent.installation import Installation
-from agent.ledger import (
+from agent.delivery.ingest import Ingest
+from agent.delivery.store import Store
+from agent.figures.installation import Installation
+from agent.figures.ledger import (
     COVERED,
     ENERGY,
     GAUGE,
@@ -32,10 +33,10 @@ from agent.ledger import (
     Ledger,
     Spec,
 )
-from agent.metrics import LOCAL, Period, compute, spec_for
-from agent.recording import TimeParser, from_sample
-from agent.sample import Sample, rfc3339
-from agent.store import Store
+from agent.figures.metrics import LOCAL, Period, compute, spec_for
+from agent.sample import Sample
+from drivers.recording import TimeParser
+from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.ledger")
 
@@ -65,7 +66,7 @@ class LedgerService:
 
     def add(self, sample: Sample) -> None:
         """A sample the store has committed; closes the hours it puts out of reach."""
-        record = from_sample(sample)
+        record = sample.record()
         self.ledger.add(record.t, record.q, record.at, record.e)
         hour = int((sample.t - self.grace) // HOUR)
         # Once an hour: reading the bins settles the ledger's open runs, its fast path.

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from agent.jws import public_key_from_jwk
+from agent.trust.jws import public_key_from_jwk
 
 
 class KeyFileError(Exception):

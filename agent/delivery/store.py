@@ -91,7 +91,7 @@ class StoredSample:
 
 
 class Store:
-    """The connection and the sample table; :class:`agent.outbox.Outbox` shares the connection."""
+    """The connection and the sample table; :class:`~agent.delivery.outbox.Outbox` shares it."""
 
     def __init__(self, path: Path, durable: bool = True) -> None:
         """``durable=False`` (no fsync) only for databases that can be made again (replay)."""

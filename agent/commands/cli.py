@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 
-from agent.defaults import DEFAULT_CONFIG, DEFAULT_STATE_DIR, EX_CONFIG
+from agent.service.defaults import DEFAULT_CONFIG, DEFAULT_STATE_DIR, EX_CONFIG
 
 if TYPE_CHECKING:
-    from agent.config import Config
+    from agent.service.config import Config
 
 app = typer.Typer(name="hpagent", no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -45,7 +45,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _load_config(path: Path, state_dir: Path | None) -> Config:
-    from agent.config import load_config
+    from agent.service.config import load_config
     from drivers.yamlfile import YamlFileError
 
     try:
@@ -63,10 +63,10 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None) -> No
     # coloured tracebacks the daemon never renders: 4 MB of the daemon's resident memory on a
     # small gateway. A None entry makes ``import rich`` fail, so structlog takes its plain path.
     sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
-    from agent import logs
-    from agent.daemon import run_until_signalled
-    from agent.keys import KeyFileError
-    from agent.store import StoreError
+    from agent.delivery.store import StoreError
+    from agent.service import logs
+    from agent.service.daemon import run_until_signalled
+    from agent.trust.keys import KeyFileError
 
     cfg = _load_config(config, state_dir)
     logs.configure(cfg.log.level, cfg.log.format)
@@ -87,7 +87,7 @@ def config_check(file: Annotated[Path, typer.Argument(help="Configuration file t
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the configuration file."""
-    from agent.config import json_schema
+    from agent.service.config import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
@@ -107,8 +107,8 @@ KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help="The key fil
 def key_init(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
              key_file: KeyFileOpt = None) -> None:
     """Create the gateway's Ed25519 signing key (mode 0600); never overwrites one."""
-    from agent.jws import thumbprint
-    from agent.keys import KeyFileError, init_key
+    from agent.trust.jws import thumbprint
+    from agent.trust.keys import KeyFileError, init_key
 
     path = _key_path(config, state_dir, key_file)
     try:
@@ -126,8 +126,8 @@ def key_show(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
              jwk: Annotated[bool, typer.Option("--jwk", help="As a JSON Web Key.")] = False,
              ) -> None:
     """Print the gateway's public key (PEM, or JWK with its RFC 7638 key id)."""
-    from agent.jws import public_jwk
-    from agent.keys import KeyFileError, load_private_key, public_pem
+    from agent.trust.jws import public_jwk
+    from agent.trust.keys import KeyFileError, load_private_key, public_pem
 
     path = _key_path(config, state_dir, key_file)
     try:
@@ -153,9 +153,9 @@ def verify_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Check signatures and sequence/hash chains of messages from a broker or a file."""
-    from agent import logs
-    from agent.keys import KeyFileError, load_public_key
-    from agent.verify_cli import listen, read_file, render
+    from agent.commands.verify_cli import listen, read_file, render
+    from agent.service import logs
+    from agent.trust.keys import KeyFileError, load_public_key
 
     if (broker is None) == (file is None):
         fail("give exactly one of --broker and --file", 2)
@@ -189,7 +189,7 @@ def p1_cmd(
                                            "valid telegram.")] = 30.0,
 ) -> None:
     """Show a smart meter's P1 telegrams, decoded into hpagent's quantities."""
-    from agent.inspect_p1 import main as p1_main
+    from agent.commands.inspect_p1 import main as p1_main
 
     raise typer.Exit(p1_main(port, tcp, spec, once, as_json, timeout))
 
@@ -207,7 +207,7 @@ def modbus_read(
     as_json: JsonOpt = False,
 ) -> None:
     """Read every quantity of a profile from a device once, decoded (exit 1 if any fails)."""
-    from agent.inspect_modbus import read
+    from agent.commands.inspect_modbus import read
 
     raise typer.Exit(read(profile, port, tcp, unit, baudrate, as_json, raw, timeout))
 
@@ -221,7 +221,7 @@ def otgw_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Watch an OpenTherm Gateway passively: every message decoded, never a command sent."""
-    from agent.inspect_otgw import main as otgw_main
+    from agent.commands.inspect_otgw import main as otgw_main
 
     raise typer.Exit(otgw_main(port, tcp, as_json, seconds))
 
@@ -239,7 +239,7 @@ def mbus_scan(port: MbusPort, baudrate: MbusBaud = 2400,
               parity: MbusParity = "E", timeout: MbusTimeout = None,
               as_json: JsonOpt = False) -> None:
     """Find the meters on an M-Bus line: primary addresses 0-250, then secondary search."""
-    from agent.inspect_mbus import scan
+    from agent.commands.inspect_mbus import scan
 
     raise typer.Exit(scan(port, baudrate, secondary, as_json, parity=_parity(parity),
                           timeout=timeout))
@@ -251,7 +251,7 @@ def mbus_read(port: MbusPort,
               baudrate: MbusBaud = 2400, parity: MbusParity = "E", timeout: MbusTimeout = None,
               as_json: JsonOpt = False) -> None:
     """Read one meter and show every record, and which ones hpagent uses."""
-    from agent.inspect_mbus import read
+    from agent.commands.inspect_mbus import read
 
     raise typer.Exit(read(port, address, baudrate, as_json, parity=_parity(parity),
                           timeout=timeout))
@@ -272,8 +272,8 @@ def record(
     """Write the configured devices' samples to a recording (JSON Lines) for a while."""
     import asyncio
 
-    from agent import logs
-    from agent.recorder import record as run_record
+    from agent.commands.recorder import record as run_record
+    from agent.service import logs
 
     cfg = _load_config(config, None)
     logs.configure(cfg.log.level, cfg.log.format)
@@ -292,8 +292,8 @@ def replay(
     """Run the whole pipeline on a recording, with its own times; then print the report."""
     import asyncio
 
-    from agent import logs
-    from agent.replay import replay as run_replay
+    from agent.commands.replay import replay as run_replay
+    from agent.service import logs
 
     cfg = _load_config(config, None) if config.exists() else None
     logs.configure("warning")
@@ -315,9 +315,9 @@ def report(
     """Performance of a period: SPF, heat coverage, gas, savings, the advice and guarantee."""
     from datetime import date
 
-    from agent.installation import Installation
-    from agent.metrics import day_period, season_period
-    from agent.report import run as run_report
+    from agent.commands.report import run as run_report
+    from agent.figures.installation import Installation
+    from agent.figures.metrics import day_period, season_period
 
     cfg = _load_config(config, state_dir) if config.exists() else None
     installation = cfg.installation if cfg is not None else Installation()
@@ -365,7 +365,7 @@ def hil_heatpump(
     """Serve the simulated air-to-water heat pump over Modbus TCP until Ctrl-C."""
     import asyncio
 
-    from agent import logs
+    from agent.service import logs
     from hil.heatpump_server import serve_forever
 
     logs.configure("info")
@@ -390,7 +390,7 @@ def demo(seconds: Annotated[float | None, typer.Option(
     """Simulated installation + local broker + agent + verifier, with a live table."""
     import asyncio
 
-    from agent.demo import run_demo
+    from agent.commands.demo import run_demo
 
     if installation not in ("hybrid", "heatpump"):
         fail(f"--installation must be hybrid or heatpump, not {installation!r}", 2)

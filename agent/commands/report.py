@@ -13,11 +13,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agent import recording
-from agent.installation import Installation
-from agent.ledger import Ledger, Spec
-from agent.metrics import Period
-from agent.store import Store
+from agent.delivery.store import Store
+from agent.figures.installation import Installation
+from agent.figures.ledger import Ledger, Spec
+from agent.figures.metrics import Period
+from drivers import recording
 
 
 def _ledger_of_range(path: Path, start: int, end: int, spec: Spec) -> Ledger:
@@ -49,7 +49,7 @@ def store_span(store: Store) -> Period | None:
     row = store.db.execute("SELECT min(t), max(t) FROM samples").fetchone()
     if row is None or row[0] is None:
         return None
-    from agent.metrics import span
+    from agent.figures.metrics import span
 
     return span([row[0], row[1]])
 
@@ -165,7 +165,7 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
     import json
     import sys
 
-    from agent.metrics import compute, span, spec_for
+    from agent.figures.metrics import compute, span, spec_for
 
     spec = spec_for(installation)
     if recording_file is not None:
@@ -188,7 +188,7 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
             print(f"hpagent: no database at {store_path} (give --state-dir or --recording)",
                   file=sys.stderr)
             return 1
-        from agent.ledger_service import ledger_from_store
+        from agent.service.ledger_service import ledger_from_store
 
         store = Store(store_path)
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.jws import BadToken, chain_hash, verify
+from agent.trust.jws import BadToken, chain_hash, verify
 
 
 @dataclass

@@ -9,6 +9,10 @@ vocabulary's units. Optional keys: ``src`` (the device), ``at`` (vocabulary name
 time the device itself gave the value, e.g. the gas meter's capture time) and ``e`` (state
 changes seen since the previous line: ``[RFC 3339 time, quantity, value]``).
 
+It lives among the drivers because both sides write it: the agent (``record``, read back by
+``report`` and ``replay``) and the bench (``hil season``), and a recording is a device's own
+account of what it reported.
+
 Reading is the hot path of a season report (millions of lines): lines are parsed with orjson
 and timestamps through a per-minute cache, and a file can be cut into byte ranges at line
 boundaries so that several processes read it at once.
@@ -25,8 +29,8 @@ from typing import IO, Any
 
 import orjson
 
-from agent.sample import Sample, parse_rfc3339, rfc3339
 from drivers.reading import Value
+from drivers.timestamps import parse_rfc3339, rfc3339
 
 
 class RecordingError(ValueError):
@@ -51,13 +55,6 @@ def record_line(record: Record) -> bytes:
     if record.e:
         body["e"] = [[rfc3339(t), q, v] for t, q, v in record.e]
     return orjson.dumps(body) + b"\n"
-
-
-def from_sample(sample: Sample) -> Record:
-    return Record(sample.t, sample.values, sample.source,
-                  {r.quantity: r.measured_at.timestamp() for r in sample.readings
-                   if r.measured_at is not None and r.good},
-                  tuple((e.at.timestamp(), e.quantity, e.value) for e in sample.events))
 
 
 class Writer:

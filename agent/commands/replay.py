@@ -19,23 +19,23 @@ from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import recording
-from agent.config import Config
-from agent.ingest import Ingest, Route
-from agent.installation import Installation
-from agent.jws import Signer, public_jwk
-from agent.keys import init_key, load_private_key
-from agent.ledger import HOUR
-from agent.ledger_service import LedgerService, ledger_from_store
-from agent.messages import topic
-from agent.metrics import compute, span
-from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.outbox import Outbox, Pending
-from agent.progress import Progress
-from agent.publisher import Publisher
-from agent.report import render
+from agent.commands.progress import Progress
+from agent.commands.report import render
+from agent.delivery.ingest import Ingest, Route
+from agent.delivery.messages import topic
+from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+from agent.delivery.outbox import Outbox, Pending
+from agent.delivery.publisher import Publisher
+from agent.delivery.store import Store
+from agent.figures.installation import Installation
+from agent.figures.ledger import HOUR
+from agent.figures.metrics import compute, span
 from agent.sample import ClockState, Sample
-from agent.store import Store
+from agent.service.config import Config
+from agent.service.ledger_service import LedgerService, ledger_from_store
+from agent.trust.jws import Signer, public_jwk
+from agent.trust.keys import init_key, load_private_key
+from drivers import recording
 from drivers.links import parse_tcp
 from drivers.reading import Event, Reading
 

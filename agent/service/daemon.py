@@ -13,21 +13,21 @@ from pathlib import Path
 
 import structlog
 
-from agent import systemd
-from agent.clock import SystemClock
-from agent.config import Config, Destination
-from agent.devices import build_schedules
-from agent.ingest import Ingest, Route
-from agent.jws import Signer
-from agent.keys import load_private_key
-from agent.ledger_service import LedgerService
-from agent.messages import topic
-from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.outbox import Outbox
-from agent.publisher import Publisher
+from agent.delivery.ingest import Ingest, Route
+from agent.delivery.messages import topic
+from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+from agent.delivery.outbox import Outbox
+from agent.delivery.publisher import Publisher
+from agent.delivery.store import Store
 from agent.sample import Sample
-from agent.sampler import Clock, Sampler, Schedule
-from agent.store import Store
+from agent.service import systemd
+from agent.service.clock import SystemClock
+from agent.service.config import Config, Destination
+from agent.service.devices import build_schedules
+from agent.service.ledger_service import LedgerService
+from agent.service.sampler import Clock, Sampler, Schedule
+from agent.trust.jws import Signer
+from agent.trust.keys import load_private_key
 
 log = structlog.get_logger("hpagent.daemon")
 

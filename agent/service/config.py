@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from agent.defaults import DEFAULT_STATE_DIR
-from agent.installation import Installation
+from agent.figures.installation import Installation
+from agent.service.defaults import DEFAULT_STATE_DIR
 from drivers.yamlfile import LocatedError, YamlFileError, load_model, problems_at
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

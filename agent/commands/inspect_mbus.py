@@ -23,7 +23,7 @@ import json
 import sys
 from typing import Literal, TextIO
 
-from agent.defaults import failed
+from agent.service.defaults import failed
 from drivers.links import SerialLink
 from drivers.mbus import (
     Found,

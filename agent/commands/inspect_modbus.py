@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.defaults import failed
+from agent.service.defaults import failed
 
 
 def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
@@ -37,7 +37,7 @@ def read(profile_name: str, port: str | None, tcp: str | None, unit: int | None,
     else:
         assert port is not None
         link = rtu_link(port, profile, baudrate)
-    from agent import logs
+    from agent.service import logs
 
     logs.configure("error")
     rows, reads = asyncio.run(_read(link, profile, unit if unit is not None else profile.unit,

@@ -20,11 +20,11 @@ import time
 from datetime import datetime
 from typing import Final, TextIO
 
-from agent.defaults import failed
-from agent.sample import rfc3339
+from agent.service.defaults import failed
 from drivers.links import SerialLink, TcpLink, parse_tcp
 from drivers.opentherm import SOURCE_NAMES, Line, LineBuffer, LineKind, OpenThermMonitor
 from drivers.serialport import StreamClosed, open_stream
+from drivers.timestamps import rfc3339
 
 OTGW_BAUDRATE: Final = 9600  # OTGW serial interface: 9600 8N1
 QUIET_LIMIT_S: Final = 15.0  # an OTGW reports about one frame a second

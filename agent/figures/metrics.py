@@ -1,6 +1,6 @@
 """Performance figures of a period, from a ledger: SPF, heat coverage, gas, savings, the advice.
 
-Pure: a function of a :class:`agent.ledger.Ledger`, the installation's description and the
+Pure: a function of a :class:`agent.figures.ledger.Ledger`, the installation's description and the
 period. Every definition is stated in the README ("Definitions"), with its source; the code
 follows those words. Figures a period cannot support are reported as such (``None``, with the
 reason), never guessed.
@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from agent.installation import Installation
-from agent.ledger import (
+from agent.figures.installation import Installation
+from agent.figures.ledger import (
     COVERED,
     ENERGY,
     GAUGE,

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent.sample import ClockState, Sample, rfc3339
+from agent.sample import ClockState, Sample
+from drivers.timestamps import rfc3339
 
 FORMAT_VERSION: Final = 1
 

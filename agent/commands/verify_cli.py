@@ -1,4 +1,4 @@
-"""Feeds :class:`agent.verify.Verifier` from a broker subscription or a file, and renders it."""
+"""Feeds :class:`~agent.trust.verify.Verifier` from a broker subscription or a file; renders it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.verify import Report, Verifier
+from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+from agent.trust.verify import Report, Verifier
 from drivers.links import parse_tcp
 
 

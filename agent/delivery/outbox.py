@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.messages import ChainState
-from agent.store import Store
+from agent.delivery.messages import ChainState
+from agent.delivery.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import (
+from agent.service.config import (
     Config,
     MbusDeviceConfig,
     ModbusDeviceConfig,
     OtgwDeviceConfig,
     P1DeviceConfig,
 )
-from agent.sampler import Schedule
+from agent.service.sampler import Schedule
 from drivers.links import Link, SerialLink, TcpLink
 from drivers.reading import Driver
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import structlog
 
-from agent.jws import Signer, chain_hash
-from agent.messages import ChainState, payload, sample_content
-from agent.outbox import Outbox, Pending
+from agent.delivery.messages import ChainState, payload, sample_content
+from agent.delivery.outbox import Outbox, Pending
+from agent.delivery.store import Store
 from agent.sample import Sample
-from agent.store import Store
+from agent.trust.jws import Signer, chain_hash
 
 log = structlog.get_logger("hpagent.ingest")
 

@@ -21,12 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent import logs
-from agent.config import load_config
-from agent.daemon import Agent
-from agent.keys import init_key
-from agent.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.verify import Verifier
+from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+from agent.service import logs
+from agent.service.config import load_config
+from agent.service.daemon import Agent
+from agent.trust.keys import init_key
+from agent.trust.verify import Verifier
 from hil.broker import BrokerKind, free_port, local_broker
 from hil.heatpump_server import BENCH_PROFILE, SimulatedHeatPump
 from hil.hybrid_bench import HybridBench
@@ -77,7 +77,7 @@ class Watch:
         token = payload.decode("ascii", errors="replace")
         if not self.verifier.check(token, topic):
             return
-        from agent.jws import b64url_decode
+        from agent.trust.jws import b64url_decode
 
         body = json.loads(b64url_decode(token.split(".")[1]))
         q = body["quantities"]

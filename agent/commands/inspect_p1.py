@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.defaults import failed
+from agent.service.defaults import failed
 
 if TYPE_CHECKING:
     from drivers.p1 import P1Meter, P1Telegram
@@ -51,7 +51,7 @@ def main(port: str | None, tcp: str | None, spec: str, once: bool, as_json: bool
     import structlog
 
     if not structlog.is_configured():  # the driver's warnings go to stderr, never into stdout
-        from agent import logs
+        from agent.service import logs
 
         logs.configure("warning")
     meter = P1Meter("p1", link, spec=spec, silence=timeout)
@@ -85,7 +85,7 @@ async def _watch(meter: P1Meter, once: bool, as_json: bool, timeout: float) -> i
 
 def as_dict(telegram: P1Telegram) -> dict[str, object]:
     """The JSON form of one telegram."""
-    from agent.sample import rfc3339
+    from drivers.timestamps import rfc3339
 
     return {
         "spec": telegram.spec,
@@ -98,7 +98,7 @@ def as_dict(telegram: P1Telegram) -> dict[str, object]:
 
 def table(telegram: P1Telegram, meter: P1Meter) -> str:
     """A readable table of one telegram, for a human on site."""
-    from agent.sample import rfc3339
+    from drivers.timestamps import rfc3339
     from drivers.vocabulary import VOCABULARY
 
     info = meter.describe()

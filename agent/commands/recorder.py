@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from agent.clock import SystemClock
-from agent.config import Config
-from agent.devices import build_schedules
-from agent.progress import Progress
-from agent.recording import Writer, from_sample
+from agent.commands.progress import Progress
 from agent.sample import Sample
-from agent.sampler import Sampler
+from agent.service.clock import SystemClock
+from agent.service.config import Config
+from agent.service.devices import build_schedules
+from agent.service.sampler import Sampler
+from drivers.recording import Writer
 
 
 async def record(config: Config, path: Path, seconds: float) -> int:
@@ -24,7 +24,7 @@ async def record(config: Config, path: Path, seconds: float) -> int:
     progress = Progress()
 
     def deliver(sample: Sample) -> None:
-        writer.write(from_sample(sample))
+        writer.write(sample.record())
         progress.update(f"{writer.lines} samples written to {path}")
 
     sampler = Sampler(build_schedules(config), SystemClock(), deliver)

@@ -1,0 +1,1 @@
+"""Signatures, keys and verification: what lets a recipient trust a message."""
