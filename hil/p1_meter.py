@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from drivers.p1 import crc16
+from drivers.p1_telegram import crc16
 from drivers.tasks import cancel
 from hil.ptys import VirtualSerialPort
 

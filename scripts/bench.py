@@ -231,7 +231,7 @@ def bench_p1(workdir: Path, telegrams: int = 2000) -> list[Row]:
     from agent.delivery.store import Store
     from agent.sample import ClockState, Sample
     from agent.trust.jws import Signer
-    from drivers.p1 import P1Decoder
+    from drivers.p1_telegram import P1Decoder
     from hil.p1_meter import SimulatedP1Meter
 
     meter = SimulatedP1Meter("5")

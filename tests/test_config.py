@@ -69,6 +69,6 @@ def test_p1_spec_choices_are_the_drivers() -> None:
     from typing import get_args
 
     from agent.service.config import P1Spec
-    from drivers.p1 import SPEC_CHOICES
+    from drivers.p1_telegram import SPEC_CHOICES
 
     assert get_args(P1Spec) == SPEC_CHOICES

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from agent.commands import inspect_mbus
 from drivers.links import SerialLink
-from drivers.mbus import (
+from drivers.mbus_frames import (
     ApplicationError,
     DecodeError,
     FrameError,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.p1 import (
+from drivers.p1_telegram import (
     CrcError,
     MalformedTelegram,
     P1Decoder,

@@ -25,7 +25,7 @@ from typing import Literal, TextIO
 
 from agent.service.defaults import failed
 from drivers.links import SerialLink
-from drivers.mbus import (
+from drivers.mbus_frames import (
     Found,
     LinkError,
     MbusError,

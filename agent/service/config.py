@@ -148,7 +148,8 @@ class SerialLine(_Model):
         return self
 
 
-P1Spec = Literal["auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D"]  # drivers.p1.SPEC_CHOICES
+# The choices of drivers.p1_telegram.SPEC_CHOICES (a test holds them equal)
+P1Spec = Literal["auto", "2.2", "4", "5", "5B", "5L", "5S", "Q3D"]
 
 
 class P1DeviceConfig(_OneLink):
