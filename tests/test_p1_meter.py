@@ -20,7 +20,8 @@ import pytest
 
 from agent.commands.inspect_p1 import main
 from drivers.links import SerialLink, TcpLink
-from drivers.p1_telegram import P1Decoder, P1Meter, P1Telegram
+from drivers.p1 import P1Meter
+from drivers.p1_telegram import P1Decoder, P1Telegram
 from drivers.reading import Quality
 from hil.broker import free_port
 from hil.p1_meter import GARBAGE, SentTelegram, SimulatedP1Meter

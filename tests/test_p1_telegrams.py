@@ -18,14 +18,8 @@ from pathlib import Path
 import pytest
 
 from drivers.links import SerialLink
-from drivers.p1_telegram import (
-    CrcError,
-    MalformedTelegram,
-    P1Meter,
-    P1Telegram,
-    decode,
-    detect_spec,
-)
+from drivers.p1 import P1Meter
+from drivers.p1_telegram import CrcError, MalformedTelegram, P1Telegram, decode, detect_spec
 from drivers.reading import Quality, Reading
 from hil.ptys import VirtualSerialPort
 from tests.support import CASES

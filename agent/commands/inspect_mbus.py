@@ -25,19 +25,18 @@ from typing import Literal, TextIO
 
 from agent.service.defaults import failed
 from drivers.links import SerialLink
-from drivers.mbus_frames import (
+from drivers.mbus import (
     Found,
     LinkError,
     MbusError,
     MbusMaster,
-    Response,
     ScanStep,
     answer_window,
-    parse_address,
     read_meter,
     scan_primary,
     scan_secondary,
 )
+from drivers.mbus_frames import Response, parse_address
 from drivers.vocabulary import VOCABULARY
 
 Parity = Literal["N", "E", "O"]

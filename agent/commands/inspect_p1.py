@@ -1,6 +1,6 @@
 """``hpagent p1``: a technician's live view of a smart meter's P1 port.
 
-Reads the port with the same driver the daemon uses (:class:`drivers.p1_telegram.P1Meter`: line and
+Reads the port with the same driver the daemon uses (:class:`drivers.p1.P1Meter`: line and
 spec detection, CRC checks) and prints a table per valid telegram, or, with ``--json``, one JSON
 object per telegram: ``spec``, ``meter_time`` (RFC 3339 UTC), ``quantities`` (vocabulary name ->
 number in the vocabulary's unit) and ``measured_at`` (the M-Bus capture time of gas, water and
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from agent.service.defaults import failed
 
 if TYPE_CHECKING:
-    from drivers.p1_telegram import P1Meter, P1Telegram
+    from drivers.p1 import P1Meter
+    from drivers.p1_telegram import P1Telegram
 
 P1 = "hpagent p1"  # how its errors begin
 
@@ -27,7 +28,8 @@ def main(port: str | None, tcp: str | None, spec: str, once: bool, as_json: bool
     import asyncio
 
     from drivers.links import SerialLink, TcpLink, parse_tcp
-    from drivers.p1_telegram import SPEC_CHOICES, P1Meter
+    from drivers.p1 import P1Meter
+    from drivers.p1_telegram import SPEC_CHOICES
 
     if (port is None) == (tcp is None):
         return failed("give --port PATH or --tcp HOST:PORT (one of them)", 2, P1)

@@ -51,7 +51,7 @@ def _otgw(dev: OtgwDeviceConfig) -> Driver:
 
 
 def _mbus(dev: MbusDeviceConfig, buses: dict[Link, object]) -> Driver:
-    from drivers.mbus_frames import MbusMaster, MbusMeter
+    from drivers.mbus import MbusMaster, MbusMeter
 
     link: Link
     if dev.tcp is not None:
@@ -67,7 +67,7 @@ def _mbus(dev: MbusDeviceConfig, buses: dict[Link, object]) -> Driver:
 
 
 def _p1(dev: P1DeviceConfig) -> Driver:
-    from drivers.p1_telegram import P1Meter
+    from drivers.p1 import P1Meter
 
     if dev.tcp is not None:
         return P1Meter(dev.name, TcpLink(dev.tcp.host, dev.tcp.port), spec=dev.spec,
