@@ -3,7 +3,7 @@
 The gateway prints every OpenTherm frame it relays, unasked, about one a second, on a serial line
 (9600 8N1) or a TCP port (network gateways, ser2net). A background task reads those lines
 through :mod:`drivers.serialport`, stamps each with its arrival time and feeds the pure
-:class:`drivers.opentherm.OpenThermMonitor`; :meth:`OtgwMonitor.read` hands out the latest
+:class:`drivers.otgw_monitor.OpenThermMonitor`; :meth:`OtgwMonitor.read` hands out the latest
 values and :meth:`OtgwMonitor.take_events` the burner/mode timeline seen since the last call, so
 short burns between two polls are not lost.
 
@@ -33,7 +33,8 @@ from typing import Final
 import structlog
 
 from drivers.links import SerialLink, TcpLink
-from drivers.opentherm import QUANTITY_SIDES, LineBuffer, LineKind, OpenThermMonitor, Side
+from drivers.opentherm import QUANTITY_SIDES, Side
+from drivers.otgw_monitor import LineBuffer, LineKind, OpenThermMonitor
 from drivers.reading import Event, Outage, Quality, Reading
 from drivers.serialport import ByteStream, StreamClosed, open_stream
 from drivers.tasks import cancel

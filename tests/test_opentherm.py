@@ -15,19 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.opentherm import (
-    DATA_IDS,
-    QUANTITY_SIDES,
-    TIMELINE,
-    DataId,
-    Frame,
-    LineBuffer,
-    LineKind,
-    MsgType,
-    OpenThermMonitor,
-    classify,
-    parity_ok,
-)
+from drivers.opentherm import DATA_IDS, QUANTITY_SIDES, TIMELINE, DataId, Frame, MsgType, parity_ok
+from drivers.otgw_monitor import LineBuffer, LineKind, OpenThermMonitor, classify
 from drivers.vocabulary import VOCABULARY
 from tests.support import CASES
 

@@ -22,7 +22,8 @@ from typing import Final, TextIO
 
 from agent.service.defaults import failed
 from drivers.links import SerialLink, TcpLink, parse_tcp
-from drivers.opentherm import SOURCE_NAMES, Line, LineBuffer, LineKind, OpenThermMonitor
+from drivers.opentherm import SOURCE_NAMES
+from drivers.otgw_monitor import Line, LineBuffer, LineKind, OpenThermMonitor
 from drivers.serialport import StreamClosed, open_stream
 from drivers.timestamps import rfc3339
 
