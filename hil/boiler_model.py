@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from drivers.reading import Value
-from hil.heatpump_model import House, first_daily_event
+from hil.house import House, first_daily_event
 
 CALORIFIC_VALUE_MJ_M3: Final = 35.17  # Hs of Groningen-quality natural gas, MJ per m³(n)
 MAX_SUBSTEP_S: Final = 2.0

@@ -61,9 +61,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal, get_args
 
 from drivers.reading import Value
-from hil import boiler_model, heatpump_model
+from hil import boiler_model, heatpump_model, house
 from hil.boiler_model import DEFAULT_DRAWS, Boiler, BoilerModel, BoilerTruth, TapDraw
-from hil.heatpump_model import DhwTank, GroundTruth, HeatPump, HeatPumpModel, House, Outdoor
+from hil.heatpump_model import GroundTruth, HeatPump, HeatPumpModel
+from hil.house import DhwTank, House, Outdoor
 from hil.p1_meter import HouseholdLoad
 
 DhwSource = Literal["boiler", "heat_pump", "both"]
@@ -378,7 +379,7 @@ class HybridInstallation:
         """Unix time of the first boiler tap draw that starts at or after ``t`` (inf: none)."""
         if not self._draw_seconds:
             return math.inf
-        day, i = heatpump_model.first_daily_event(self._draw_seconds, t)
+        day, i = house.first_daily_event(self._draw_seconds, t)
         return day + self._draw_seconds[i]
 
     def _tick(self, h: float) -> None:
