@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import time
+from datetime import datetime
 
 
 def rfc3339(t: float) -> str:
-    """``2026-11-25T22:14:03.120Z``: UTC, millisecond precision."""
-    dt = datetime.fromtimestamp(t, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """``2026-11-25T22:14:03.120Z``: UTC, millisecond precision (the milliseconds of the time
+    rounded to microseconds, as :meth:`datetime.fromtimestamp` does; a backlog formats
+    thousands a second, so this avoids making a datetime)."""
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)
+    if us < 0:
+        whole, us = whole - 1, us + 1_000_000
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(whole)) + f"{us // 1000:03d}Z"
 
 
 def parse_rfc3339(text: str) -> float:

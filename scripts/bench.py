@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import sqlite3
@@ -27,7 +28,11 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.delivery.ingest import Ingest
+from agent.delivery.outbox import Outbox, Pending
+from agent.sample import Sample
 from agent.trust.keys import init_key
 from drivers.planner import minimum_reads, plan
 from drivers.profile import available_profiles, load_profile
@@ -89,8 +94,19 @@ def process(args: list[str], **kw: object) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait()
 
 
+def recipients(broker_port: int, names: tuple[str, ...] = ("local",), since: str | None = None
+               ) -> str:
+    """The config's recipients on a local broker, each granted every field at raw resolution."""
+    start = f", from: '{since}'" if since else ""
+    return "recipients:\n" + "".join(
+        f"  - {{name: {n}, role: other, broker: {{host: 127.0.0.1, port: {broker_port}}},\n"
+        f"     grants: [{{name: all, streams: [samples, hourly, daily, status], "
+        f"fields: [all], purpose: bench{start}}}]}}\n" for n in names)
+
+
 @contextmanager
-def rig(workdir: Path, interval: float) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+def rig(workdir: Path, interval: float, commit_interval: float = 60.0
+        ) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
     """Broker, simulated heat pump and agent; yields the agent process, its database, hp port."""
     broker = Mosquitto(workdir / "mosquitto")
     broker.start_sync()
@@ -109,17 +125,14 @@ devices:
     tcp: {{host: 127.0.0.1, port: {hp_port}}}
     interval: {interval}
     timeout: 1
-destinations:
-  - name: local
-    host: 127.0.0.1
-    port: {broker.port}
-""")
+storage: {{commit_interval: {commit_interval}}}
+{recipients(broker.port)}""")
     try:
         with process([*HPAGENT, "hil", "heatpump", "--port", str(hp_port), "--speed", "60"]):
             wait_for_port(hp_port)
             with process([*HPAGENT, "run", "--config", str(config)]) as agent:
                 db = state / "hpagent.db"
-                deadline = time.monotonic() + interval + 30  # polls align to the interval
+                deadline = time.monotonic() + interval + commit_interval + 30  # aligned polls
                 while not db.exists() or _count(db, "samples") < 1:
                     if time.monotonic() > deadline or agent.poll() is not None:
                         agent.kill()
@@ -131,31 +144,44 @@ destinations:
         broker.stop_sync()
 
 
-def bench_per_sample(workdir: Path, seconds: float) -> list[Row]:
-    """CPU per sample end to end (poll, store, sign, outbox, PUBACK), and memory, at 20 polls/s."""
-    with rig(workdir, interval=0.05) as (agent, db, _):
+def _next_commit(db: Path, after: int) -> int:
+    """Wait until the agent's next commit shows in the database; its sample count then."""
+    while (n := _count(db, "samples")) == after:
+        time.sleep(0.01)
+    return n
+
+
+def bench_per_sample(workdir: Path, seconds: float, commit_interval: float = 60.0
+                     ) -> list[Row]:
+    """CPU per sample end to end (poll, store, sign, outbox, PUBACK), and memory, at 20 polls/s.
+    Measured from one commit to a later one, so the samples counted are exactly those paid for."""
+    with rig(workdir, interval=0.05, commit_interval=commit_interval) as (agent, db, _):
         time.sleep(2.0)  # warm up: imports done, caches filled, connections up
-        n0, c0, r0 = _count(db, "samples"), cpu_ns(agent.pid), rss_kib(agent.pid)
+        n0 = _next_commit(db, _count(db, "samples"))
+        c0, r0 = cpu_ns(agent.pid), rss_kib(agent.pid)
         rss_trace = [r0]
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, end - time.monotonic()))
             rss_trace.append(rss_kib(agent.pid))
-        n1, c1 = _count(db, "samples"), cpu_ns(agent.pid)
+        n1 = _next_commit(db, _count(db, "samples"))
+        c1 = cpu_ns(agent.pid)
         peak = rss_kib(agent.pid, "VmHWM")
         left = _count(db, "outbox")
     samples = n1 - n0
     per_sample_ms = (c1 - c0) / samples / 1e6
     steady = rss_trace[-1] / 1024
     growth = (rss_trace[-1] - rss_trace[len(rss_trace) // 2]) / 1024
-    return [
-        Row(f"CPU per sample, end to end ({samples} samples, outbox left {left})",
-            f"{per_sample_ms:.3f} ms", "<= 0.5 ms", per_sample_ms <= 0.5),
-        Row("Steady RSS of the agent", f"{steady:.1f} MB (peak {peak / 1024:.1f} MB)",
-            "<= 50 MB", steady <= 50),
-        Row(f"RSS growth over the second half ({seconds / 2:.0f} s)", f"{growth:+.2f} MB",
-            "flat", abs(growth) < 0.5),
-    ]
+    how = f"commits every {commit_interval:g} s" if commit_interval else "a commit a sample"
+    rows = [Row(f"CPU per sample, end to end, {how} ({samples} samples, outbox left {left})",
+                f"{per_sample_ms:.3f} ms", "<= 0.5 ms", per_sample_ms <= 0.5)]
+    if commit_interval:
+        rows += [
+            Row("Steady RSS of the agent", f"{steady:.1f} MB (peak {peak / 1024:.1f} MB)",
+                "<= 50 MB", steady <= 50),
+            Row(f"RSS growth over the second half ({seconds / 2:.0f} s)", f"{growth:+.2f} MB",
+                "flat", abs(growth) < 0.5)]
+    return rows
 
 
 def bench_idle(workdir: Path, seconds: float) -> list[Row]:
@@ -223,35 +249,239 @@ def bench_help(runs: int = 15) -> list[Row]:
 
 
 def bench_p1(workdir: Path, telegrams: int = 2000) -> list[Row]:
-    """CPU per DSMR 5 telegram, from bytes to a stored, signed, queued sample."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from agent.delivery.ingest import Ingest, Route
-    from agent.delivery.outbox import Outbox
-    from agent.delivery.store import Store
+    """CPU per DSMR 5 telegram, from bytes to a stored sample, signed and queued on its own."""
     from agent.sample import ClockState, Sample
-    from agent.trust.jws import Signer
     from drivers.p1_telegram import P1Decoder
     from hil.p1_meter import SimulatedP1Meter
 
     meter = SimulatedP1Meter("5")
     data = [meter.step().data for _ in range(telegrams)]
-    store = Store(workdir / "p1.db")
-    outbox = Outbox(store)
-    ingest = Ingest(store, outbox, Signer(Ed25519PrivateKey.generate()), "bench",
-                    [Route("local", "samples", "hpagent/v1/bench/samples",
-                           lambda m: outbox.acknowledged(m.id))])
-    decoder = P1Decoder("auto")
-    start = time.process_time()
-    for i, raw in enumerate(data):
-        for telegram in decoder.feed(raw):
-            assert not isinstance(telegram, Exception), telegram
-            ingest.commit(Sample("p1", 1.8e9 + i, ClockState.SYNCED,
-                                 tuple(telegram.readings())))
-    per = (time.process_time() - start) / telegrams * 1000
-    store.close()
+
+    async def run() -> float:
+        with pipeline(workdir, ("local",), 0.0) as (ingest, _):
+            decoder = P1Decoder("auto")
+            start = time.process_time()
+            for i, raw in enumerate(data):
+                for telegram in decoder.feed(raw):
+                    assert not isinstance(telegram, Exception), telegram
+                    ingest.add(Sample("p1", 1.8e9 + i, ClockState.SYNCED,
+                                      tuple(telegram.readings())))
+                await asyncio.sleep(0)
+            return (time.process_time() - start) / telegrams * 1000
+
+    per = asyncio.run(run())
     return [Row("CPU per P1 telegram (DSMR 5), bytes to stored sample", f"{per:.3f} ms",
                 "(reported)", None)]
+
+
+class _Acker:
+    """A recipient that is always connected and acknowledges at once (no broker)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.payload = 0  # bytes of the messages it received
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    def offer(self, message: Pending) -> None:
+        self.payload += len(message.token or "")  # made in memory: never a recipe here
+        self.outbox.acknowledged(message.id)
+
+    def kick(self) -> None:
+        pass
+
+
+@contextmanager
+def pipeline(workdir: Path, names: tuple[str, ...], commit_interval: float
+             ) -> Iterator[tuple[Ingest, dict[str, _Acker]]]:
+    """The agent's store-to-outbox path in this process, every recipient granted everything."""
+    from agent.consent.audit import LOG_NAME, AuditLog
+    from agent.consent.dispatch import Dispatcher, Recipient
+    from agent.consent.grants import Grant
+    from agent.delivery.outbox import Outbox
+    from agent.delivery.store import Store
+    from agent.figures.installation import Installation
+    from agent.figures.metrics import spec_for
+    from agent.service.ledger_service import LedgerService
+    from agent.trust.jws import Signer
+
+    key = init_key(workdir / "gateway.key")
+    store = Store(workdir / "hpagent.db")
+    outbox = Outbox(store)
+    dispatcher = Dispatcher(store, outbox, Signer(key), AuditLog(workdir / LOG_NAME, key, "bench"),
+                            "bench", [Recipient(n) for n in names], spec_for(Installation()),
+                            time.time)
+    ackers = {n: _Acker(outbox) for n in names}
+    dispatcher.outlets.update(ackers)
+    dispatcher.reconcile([Grant(f"g-{n}", n, ("samples", "hourly", "daily"), ("all",), "raw",
+                                "bench", 0.0, None, "config") for n in names])
+    ingest = Ingest(store, outbox, commit_interval=commit_interval)
+    ingest.then = dispatcher.on_commit
+    ledger = LedgerService(store, dispatcher, Installation())
+    ingest.on_commit = ledger.add_all
+    try:
+        yield ingest, ackers
+    finally:
+        store.close()
+
+
+def heatpump_samples(start: float, step: float, n: int) -> Iterator[Sample]:
+    """``n`` samples of the bench heat pump as its registers show them, ``step`` apart."""
+    from datetime import UTC, datetime
+
+    from agent.sample import ClockState, Sample
+    from drivers.reading import Reading
+    from hil.heatpump_server import default_model
+    from hil.season import as_shown
+
+    model = default_model(datetime.fromtimestamp(start, UTC))
+    for i in range(n):
+        model.step(step)
+        values = as_shown(dict(model.snapshot()))
+        yield Sample("heatpump", start + (i + 1) * step, ClockState.SYNCED,
+                     tuple(Reading(q, v) for q, v in values.items()))
+
+
+def bench_backlog(workdir: Path, days: float) -> list[Row]:
+    """A week of 10-second samples stored while the broker was away; then the agent drains it
+    to a local mosquitto: time, samples per second, and the agent's peak memory, which must not
+    grow with the backlog (a backlog a seventh the size is drained for comparison)."""
+    received, seconds, peak = _backlog(workdir / "week", days)
+    _, _, small = _backlog(workdir / "day", days / 7)
+    rate = received / seconds
+    return [
+        Row(f"Backlog drain, {days:g} days of 10-s samples ({received}) to mosquitto",
+            f"{seconds:.2f} s: {rate:,.0f} samples/s", ">= 20,000/s", rate >= 20_000),
+        Row("  the agent's peak RSS draining it (a seventh of it)",
+            f"{peak / 1024:.1f} MB ({small / 1024:.1f} MB)", "bounded",
+            peak - small <= 2048),
+    ]
+
+
+def _backlog(workdir: Path, days: float) -> tuple[int, float, int]:
+    """Store ``days`` of samples, start the agent, drain: (samples, seconds, peak RSS KiB)."""
+    from agent.delivery.store import Store
+
+    n = int(days * 86400 / 10)
+    state = workdir / "state"
+    key = init_key(state / "gateway.key")
+    now = time.time()
+    store = Store(state / "hpagent.db")
+    batch = []
+    for sample in heatpump_samples(now - n * 10.0, 10.0, n):
+        batch.append(sample)
+        if len(batch) == 5000:
+            with store.transaction():
+                for x in batch:
+                    store.add_sample(x)
+            batch.clear()
+    with store.transaction():
+        for x in batch:
+            store.add_sample(x)
+    store.close()
+    broker = Mosquitto(workdir / "mosquitto")
+    broker.start_sync()
+    since = time.strftime("%Y-%m-%d", time.gmtime(now - (days + 2) * 86400))
+    config = workdir / "hpagent.yaml"
+    config.write_text(f"device_id: bench\nstate_dir: {state}\nlog: {{level: warning}}\n"
+                      f"devices: []\n{recipients(broker.port, since=since)}")
+    try:
+        received, first, last, peak = asyncio.run(_drain(config, broker.port, key, n))
+    finally:
+        broker.stop_sync()
+    if received != n:
+        raise RuntimeError(f"drained {received} of {n} samples")
+    return received, last - first, peak
+
+
+async def _drain(config: Path, port: int, key: Ed25519PrivateKey, n: int
+                 ) -> tuple[int, float, float, int]:
+    """Start the agent, count verified samples until ``n``: (samples, when the first message
+    of samples came, when the last came, the agent's peak RSS in KiB)."""
+    from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
+    from agent.trust.verify import Verifier
+
+    verifier = Verifier(key.public_key())
+    got = {"samples": 0}
+    times: list[float] = []
+    done = asyncio.Event()
+
+    def on_message(topic: str, data: bytes) -> None:
+        if topic.endswith("/presence"):
+            return
+        token = data.decode()
+        if verifier.check(token, topic):
+            body = orjson.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+            if body["stream"] == "samples":
+                got["samples"] += len(body["samples"])
+                times.append(time.perf_counter())
+        if got["samples"] >= n:
+            done.set()
+
+    reader = MqttConnection(BrokerSettings("127.0.0.1", port, "bench-reader"),
+                            Callbacks(message=on_message, subscriptions=["hpagent/v1/#"]))
+    listening = asyncio.create_task(reader.run())
+    await reader.wait_connected()
+    agent = await asyncio.create_subprocess_exec(*HPAGENT, "run", "--config", str(config))
+    try:
+        async with asyncio.timeout(600):
+            await done.wait()
+        peak = rss_kib(agent.pid, "VmHWM")
+    finally:
+        agent.terminate()
+        await agent.wait()
+        await reader.close()
+        await listening
+    if not verifier.report.ok:
+        raise RuntimeError(f"the drained messages do not verify: {verifier.report.to_json()}")
+    return got["samples"], times[0], times[-1], peak
+
+
+def bench_disk(workdir: Path, hours: float) -> list[Row]:
+    """Bytes the agent writes to disk for a day of 10-second samples with two recipients,
+    against the payload it publishes; at the default commit interval and a commit a sample."""
+    rows = []
+    for commit_interval in (60.0, 30.0, 0.0):
+        folder = workdir / f"c{commit_interval:g}"
+        folder.mkdir(parents=True)
+        written, payload = asyncio.run(_day(folder, hours, commit_interval))
+        ratio = written / payload
+        per_day = written * 24 / hours / 1e6
+        how = f"commits every {commit_interval:g} s" if commit_interval else "a commit a sample"
+        rows.append(Row(f"Disk written per day, 10-s samples, 2 recipients, {how}",
+                        f"{per_day:.1f} MB/day = {ratio:.2f}x the payload "
+                        f"({payload * 24 / hours / 1e6:.1f} MB)", "<= 3x payload",
+                        ratio <= 3 if commit_interval == 60.0 else None))
+    return rows
+
+
+async def _day(workdir: Path, hours: float, commit_interval: float) -> tuple[int, int]:
+    """(bytes written, bytes published) for ``hours`` of 10-s samples, in this process."""
+    n = int(hours * 360)
+    every = max(int(commit_interval / 10), 1)
+    with pipeline(workdir, ("installer", "resident"), 3600.0) as (ingest, ackers):
+        store = ingest.store
+        before = _written()
+        for i, sample in enumerate(heatpump_samples(1.78e9, 10.0, n)):
+            ingest.add(sample)
+            if (i + 1) % every == 0:
+                ingest.flush()
+                await asyncio.sleep(0)
+        ingest.flush()
+        await asyncio.sleep(0)
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # what the WAL still owes the file
+        written = _written() - before
+    return written, sum(a.payload for a in ackers.values())
+
+
+def _written() -> int:
+    """Bytes this process has caused to be written to storage (/proc/self/io write_bytes)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError("/proc/self/io has no write_bytes")
 
 
 def _tree_memory_kib(pid: int) -> int:
@@ -348,10 +578,13 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hpagen
 
 BENCHES: dict[str, Callable[[Path, bool], list[Row]]] = {
     "transactions": lambda d, q: bench_transactions(d),
-    "per-sample": lambda d, q: bench_per_sample(d, 10 if q else 40),
+    "per-sample": lambda d, q: [*bench_per_sample(d / "grouped", 60 if q else 180),
+                                *bench_per_sample(d / "each", 10 if q else 40, 0.0)],
     "idle": lambda d, q: bench_idle(d, 20 if q else 50),
     "help": lambda d, q: bench_help(),
     "p1": lambda d, q: bench_p1(d, 500 if q else 2000),
+    "backlog": lambda d, q: bench_backlog(d, 7.0),
+    "disk": lambda d, q: bench_disk(d, 6 if q else 24),
     "report": lambda d, q: bench_report(d, CACHE),
 }
 

@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -70,10 +71,10 @@ class Recipient:
     def __init__(self, port: int, key: Ed25519PublicKey, *, topic: str = "hpagent/v1/#",
                  client_id: str = "recipient", tls: dict[str, Path] | None = None,
                  session_expiry: int | None = 3600, username: str | None = None,
-                 password: str | None = None) -> None:
-        self.verifier = Verifier(key)
+                 password: str | None = None, audience: str | None = None) -> None:
+        self.verifier = Verifier(key, audience)
         self.bodies: list[dict[str, Any]] = []
-        self.status: list[bytes] = []
+        self.presence: list[bytes] = []
         self._arrived = asyncio.Event()
         tls = tls or {}
         settings = BrokerSettings(
@@ -85,8 +86,8 @@ class Recipient:
         self._task: asyncio.Task[None] | None = None
 
     def _on_message(self, topic: str, data: bytes) -> None:
-        if topic.endswith("/status"):
-            self.status.append(data)
+        if topic.endswith("/presence"):
+            self.presence.append(data)
         else:
             token = data.decode()
             if self.verifier.check(token, topic):
@@ -98,17 +99,27 @@ class Recipient:
         async with asyncio.timeout(10):
             await self.connection.wait_connected()
 
-    async def wait_for(self, good: int, timeout: float = 15.0) -> None:
+    def stream(self, name: str) -> list[dict[str, Any]]:
+        """The verified messages of one stream, in arrival order."""
+        return [b for b in self.bodies if b["stream"] == name]
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        """The samples in verified raw ``samples`` messages, in arrival order."""
+        return [item for b in self.stream("samples") for item in b.get("samples", [])]
+
+    async def until(self, done: Callable[[], bool], timeout: float = 15.0) -> None:
         async with asyncio.timeout(timeout):
-            while self.verifier.report.good < good:
+            while not done():
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def wait_status(self, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not self.status:
-                self._arrived.clear()
-                await self._arrived.wait()
+    async def wait_for(self, samples: int, timeout: float = 15.0) -> None:
+        """Until ``samples`` samples have arrived in verified messages."""
+        await self.until(lambda: len(self.samples) >= samples, timeout)
+
+    async def wait_presence(self, timeout: float = 5.0) -> None:
+        await self.until(lambda: bool(self.presence), timeout)
 
     async def stop(self) -> None:
         await self.connection.close()
@@ -116,14 +127,26 @@ class Recipient:
             await self._task
 
 
-def agent_config(state_dir: Path, hp_port: int, destinations: list[dict[str, Any]], *,
-                 device_id: str = "gw-test", interval: float = 0.5) -> Config:
+GRANT_ALL: Final = {"name": "all", "streams": ["samples", "hourly", "daily", "status"],
+                    "fields": ["all"], "purpose": "the test sees everything"}
+
+
+def recipient(name: str, port: int, *, grants: list[dict[str, Any]] | None = None,
+              **broker: Any) -> dict[str, Any]:
+    """A recipient's config on a loopback broker, granted everything unless told otherwise."""
+    return {"name": name, "role": "other", "broker": {"host": "127.0.0.1", "port": port, **broker},
+            "grants": [GRANT_ALL] if grants is None else grants}
+
+
+def agent_config(state_dir: Path, hp_port: int, recipients: list[dict[str, Any]], *,
+                 device_id: str = "gw-test", interval: float = 0.5,
+                 commit_interval: float = 0.0) -> Config:
     return Config.model_validate({
         "device_id": device_id, "state_dir": str(state_dir),
         "devices": [{"kind": "modbus", "name": "heatpump", "profile": "hpagent_bench_heatpump",
                      "tcp": {"host": "127.0.0.1", "port": hp_port}, "interval": interval,
                      "timeout": 0.5, "retries": 0}],
-        "destinations": destinations})
+        "recipients": recipients, "storage": {"commit_interval": commit_interval}})
 
 
 class RunningAgent:

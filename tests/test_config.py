@@ -44,7 +44,7 @@ def test_good_config_passes(tmp_path: Path) -> None:
                     "    interval: 5m\n")
     result = check(good, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "ok (1 devices, 0 destinations)" in result.stdout
+    assert "ok (1 devices, 0 recipients, 0 grants)" in result.stdout
     config = load_config(good)
     assert config.devices[0].interval == 300.0
     assert config.signing_key == Path("/var/lib/hpagent/gateway.key")

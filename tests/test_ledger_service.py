@@ -3,24 +3,19 @@ stream; a restart loses nothing and repeats nothing; the store's report equals o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.delivery.ingest import Ingest, Route
-from agent.delivery.outbox import Outbox, Pending
-from agent.delivery.store import Store
 from agent.figures.installation import Installation
 from agent.figures.ledger import ENERGY, Ledger
 from agent.figures.metrics import compute, span, spec_for
 from agent.sample import ClockState, Sample
-from agent.service.ledger_service import UNTIL, LedgerService, ledger_from_store
-from agent.trust.jws import Signer
+from agent.service.ledger_service import UNTIL, ledger_from_store
 from drivers.reading import Reading
-from tests.support import payload
+from tests.pipeline import Pipeline
 
 T0 = 1_767_222_000.0  # 2025-12-31T23:00:00Z = 2026-01-01 00:00 local time
 STEP = 60.0
@@ -40,39 +35,37 @@ def samples(n: int, start: float = T0) -> list[Sample]:
 
 
 class Rig:
-    def __init__(self, path: Path, sent: list[tuple[str, dict[str, Any]]]) -> None:
-        self.store = Store(path)
-        routes = [Route("x", stream, f"t/{stream}", self._offer(stream))
-                  for stream in ("hourly", "daily")]
-        self.ingest = Ingest(self.store, Outbox(self.store), Signer(KEY), "gw", routes)
-        self.service = LedgerService(self.store, self.ingest, Installation())
-        self.sent = sent
+    """The ledger service in a pipeline whose one recipient is granted every figure."""
 
-    def _offer(self, stream: str) -> Callable[[Pending], None]:
-        def offer(message: Pending) -> None:
-            self.sent.append((stream, payload(message.token)))
-        return offer
+    def __init__(self, path: Path) -> None:
+        self.pipeline = Pipeline(path, ("x",), key=KEY, now=T0)
+        if not self.pipeline.dispatcher.states:
+            self.pipeline.grant("x", ("hourly", "daily"), start=T0 - 3600)
+        self.store = self.pipeline.store
+        self.service = self.pipeline.ledger
 
-    def feed(self, batch: list[Sample]) -> None:
-        for sample in batch:
-            assert self.ingest.commit(sample)
-            self.service.add(sample)
+    async def feed(self, batch: list[Sample]) -> None:
+        self.pipeline.add(*batch)
+        await self.pipeline.settle()
+
+    def sent(self, stream: str) -> list[dict[str, Any]]:
+        return self.pipeline.outlets["x"].bodies(stream)
 
 
 KEY = Ed25519PrivateKey.generate()
 
 
-def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) -> None:
-    sent: list[tuple[str, dict[str, Any]]] = []
-    rig = Rig(tmp_path / "db", sent)
-    rig.feed(samples(27 * 60))  # 27 hours: a local day closes, plus the 2 h 6 min grace
-    hourly = [body for stream, body in sent if stream == "hourly"]
+async def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) -> None:
+    rig = Rig(tmp_path / "db")
+    await rig.feed(samples(27 * 60))  # 27 hours: a local day closes, plus the 2 h 6 min grace
+    hourly = rig.sent("hourly")
     assert len(hourly) >= 24
     first = hourly[0]
     assert first["hour"] == "2025-12-31T23:00:00.000Z"
     assert first["energy"]["hp.heat_energy"]["heating|run"] == pytest.approx(3.0, abs=0.01)
+    assert first["period"] == ["2025-12-31T23:00:00.000Z", "2026-01-01T00:00:00.000Z"]
     assert [b["seq"] for b in hourly] == list(range(1, len(hourly) + 1))
-    daily = [body for stream, body in sent if stream == "daily"]
+    daily = rig.sent("daily")
     assert [d["day"] for d in daily] == ["2026-01-01"]
     assert daily[0]["heat_kwh"] == pytest.approx(72.0, abs=0.1)
     assert daily[0]["spf"] == pytest.approx(4.0, abs=0.001)
@@ -81,29 +74,27 @@ def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) -> Non
     assert int(rig.store.meta(UNTIL) or 0) == rig.service.until
 
 
-def test_a_restart_repeats_nothing_and_loses_nothing(tmp_path: Path) -> None:
+async def test_a_restart_repeats_nothing_and_loses_nothing(tmp_path: Path) -> None:
     all_samples = samples(30 * 60)
-    sent_a: list[tuple[str, dict[str, Any]]] = []
-    rig = Rig(tmp_path / "a", sent_a)
-    rig.feed(all_samples[:900])
+    rig = Rig(tmp_path / "a")
+    await rig.feed(all_samples[:900])
+    before = rig.sent("hourly")
     rig.store.close()
-    rig = Rig(tmp_path / "a", sent_a)  # restarted: open hours rebuilt from the samples
-    rig.feed(all_samples[900:])
-    sent_b: list[tuple[str, dict[str, Any]]] = []
-    straight = Rig(tmp_path / "b", sent_b)
-    straight.feed(all_samples)
-    hours_a = [b["hour"] for s, b in sent_a if s == "hourly"]
-    hours_b = [b["hour"] for s, b in sent_b if s == "hourly"]
-    assert hours_a == hours_b, "every hour published once"
-    for (_, a), (_, b) in zip([x for x in sent_a if x[0] == "hourly"],
-                              [x for x in sent_b if x[0] == "hourly"], strict=True):
+    rig = Rig(tmp_path / "a")  # restarted: open hours rebuilt from the samples
+    await rig.feed(all_samples[900:])
+    sent_a = before + rig.sent("hourly")
+    straight = Rig(tmp_path / "b")
+    await straight.feed(all_samples)
+    sent_b = straight.sent("hourly")
+    assert [b["hour"] for b in sent_a] == [b["hour"] for b in sent_b], "every hour published once"
+    for a, b in zip(sent_a, sent_b, strict=True):
         assert a["energy"] == b["energy"]
 
 
-def test_report_from_the_store_equals_one_pass(tmp_path: Path) -> None:
-    rig = Rig(tmp_path / "db", [])
+async def test_report_from_the_store_equals_one_pass(tmp_path: Path) -> None:
+    rig = Rig(tmp_path / "db")
     batch = samples(40 * 60)
-    rig.feed(batch)
+    await rig.feed(batch)
     inst = Installation()
     spec = spec_for(inst)
     one = Ledger(spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -47,11 +48,12 @@ def test_hybrid_demo_verifies_every_poll_of_every_device() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     verdict = lines[-1]
-    assert verdict.startswith("OK: ")
-    taken = int(verdict.split()[1])
-    verified = int(verdict.split(", ")[1].split()[0])
-    assert taken >= 10
-    assert verified >= taken, "at least one verified message per poll"
+    found = re.match(r"OK: (\d+) samples taken \((\d+) with readings\), (\d+) received in "
+                     r"(\d+) verified messages, 0 bad, 0 missing", verdict)
+    assert found, verdict
+    taken, said, received, _ = map(int, found.groups())
+    assert taken >= 10 and said >= taken - 1  # an OTGW has nothing to say before its first frame
+    assert received >= said, "every sample with a reading arrived, verified"
     assert lines[-2].startswith("sources: boiler, heatmeter, heatpump, p1, submeter;")
 
 

@@ -11,7 +11,7 @@ import pytest
 from drivers import recording
 from hil.broker import Mosquitto
 from hil.heatpump_server import SimulatedHeatPump
-from tests.support import CASES, hpagent_async
+from tests.support import CASES, hpagent_async, payload
 
 CASE = CASES / "report" / "counter_reset" / "recording.jsonl"
 
@@ -31,9 +31,11 @@ async def test_replay_to_a_file_verifies_and_reports_like_the_recording(tmp_path
                                            "--json")
     assert code == 0
     streams = {s["stream"]: s for s in json.loads(verdict)["streams"]}
-    assert streams["samples"]["good"] == 289
     assert streams["hourly"]["good"] == 48
     assert streams["daily"]["good"] == 2
+    bodies = [payload(line.split()[1]) for line in out.read_text().splitlines()]
+    assert sum(len(b["samples"]) for b in bodies if b["stream"] == "samples") == 289
+    assert bodies[0]["stream"] == "consent" and bodies[0]["kind"] == "granted"
 
 
 async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -48,10 +50,11 @@ async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
     code, _, err = await hpagent_async("replay", str(CASE), "--broker",
                                        f"127.0.0.1:{mosquitto.port}", "--config", str(config))
     assert code == 0, err
-    await recipient.wait_for(289 + 48 + 2, timeout=20)
+    await recipient.until(lambda: len(recipient.samples) == 289 and len(
+        recipient.stream("hourly")) == 48 and len(recipient.stream("daily")) == 2, timeout=20)
     await recipient.stop()
     assert recipient.verifier.report.ok
-    assert {b["stream"] for b in recipient.bodies} == {"samples", "hourly", "daily"}
+    assert {b["stream"] for b in recipient.bodies} == {"consent", "samples", "hourly", "daily"}
 
 
 async def test_record_writes_live_samples(tmp_path: Path, heatpump: SimulatedHeatPump) -> None:

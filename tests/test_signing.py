@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.trust.jws import (
     BadToken,
@@ -41,7 +43,10 @@ def test_rfc8037_public_key_and_thumbprint() -> None:
 
 
 def test_rfc8037_signature_verifies() -> None:
-    assert verify_token(RFC8037_JWS, rfc_key().public_key()) == b"Example of Ed25519 signing"
+    token, key = RFC8037_JWS, rfc_key().public_key()
+    assert verify_token(token, key, typ=None) == b"Example of Ed25519 signing"
+    with pytest.raises(BadToken, match="typ must be 'hpagent-message'"):  # not one of ours
+        verify_token(token, key)
 
 
 def test_rfc8037_signature_is_reproduced() -> None:
@@ -54,7 +59,8 @@ def test_sign_and_verify_with_kid() -> None:
     key = Ed25519PrivateKey.generate()
     token = Signer(key).sign(b'{"a":1}')
     header = json.loads(b64url_decode(token.split(".")[0]))
-    assert header == {"alg": "EdDSA", "kid": thumbprint(key.public_key())}
+    assert header == {"alg": "EdDSA", "kid": thumbprint(key.public_key()),
+                      "typ": "hpagent-message"}
     assert verify_token(token, key.public_key()) == b'{"a":1}'
 
 
@@ -65,6 +71,10 @@ def test_sign_and_verify_with_kid() -> None:
      "signature does not verify"),
     (lambda t: ".".join([b64url(b'{"alg":"none"}'), *t.split(".")[1:]]), "alg must be EdDSA"),
     (lambda t: t + "=", "malformed"),
+    (lambda t: t.replace(".", ". ", 1), "malformed"),
+    (lambda t: ".".join([b64url(b'{"alg":"EdDSA","alg":"EdDSA","typ":"hpagent-message"}'),
+                         *t.split(".")[1:]]), "duplicate member"),
+    (lambda t: ".".join([*t.split(".")[:2], b64url(b"x" * 63)]), "64 bytes"),
 ])
 def test_tampered_tokens_are_rejected(mangle: object, reason: str) -> None:
     key = Ed25519PrivateKey.generate()
@@ -144,3 +154,24 @@ def test_cli_key_init_show_and_independent_verification(tmp_path: Path) -> None:
     jwk_file = tmp_path / "gateway.jwk"
     jwk_file.write_text(jwk_json)
     assert load_public_key(pem_file) == load_public_key(jwk_file)
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(st.binary(max_size=80))
+def test_base64url_has_one_text_per_bytes(data: bytes) -> None:
+    """decode(encode(x)) == x, and no other text decodes to x: not with another last character
+    (unused bits), padding, or characters of the standard alphabet."""
+    text = b64url(data)
+    assert b64url_decode(text) == data
+    variants = [text[:-1] + c for c in _ALPHABET if text and c != text[-1]]
+    variants += [text + "=", text.replace("-", "+").replace("_", "/") + "", " " + text]
+    for other in variants:
+        if other == text:
+            continue
+        try:
+            decoded = b64url_decode(other)
+        except ValueError:
+            continue
+        assert decoded != data, other

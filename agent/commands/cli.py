@@ -32,6 +32,9 @@ mbus_app = typer.Typer(no_args_is_help=True, help="M-Bus heat meters, for diagno
 app.add_typer(mbus_app, name="mbus")
 app.add_typer(hil_app, name="hil")
 app.add_typer(modbus_app, name="modbus")
+consent_app = typer.Typer(no_args_is_help=True, help="What the resident shares, with whom: "
+                          "grants and their audit log.")
+app.add_typer(consent_app, name="consent")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration file.")]
 StateDirOpt = Annotated[Path | None, typer.Option(
@@ -81,7 +84,9 @@ def config_check(file: Annotated[Path, typer.Argument(help="Configuration file t
                  ) -> None:
     """Check a configuration file; list every problem with file, line and key (exit 78)."""
     cfg = _load_config(file, None)
-    typer.echo(f"{file}: ok ({len(cfg.devices)} devices, {len(cfg.destinations)} destinations)")
+    grants = sum(len(r.grants) for r in cfg.recipients)
+    typer.echo(f"{file}: ok ({len(cfg.devices)} devices, {len(cfg.recipients)} recipients, "
+               f"{grants} grants)")
 
 
 @config_app.command("schema")
@@ -150,9 +155,12 @@ def verify_cmd(
     client_key: Annotated[Path | None, typer.Option(help="Client key (TLS).")] = None,
     username: Annotated[str | None, typer.Option(help="Broker user name.")] = None,
     password_file: Annotated[Path | None, typer.Option(help="File with the password.")] = None,
+    audience: Annotated[str | None, typer.Option(
+        help="The recipient you are: messages meant for anyone else are bad.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check signatures and sequence/hash chains of messages from a broker or a file."""
+    """Check signatures, chains, epochs, heartbeats and grants of messages from a broker or a
+    file."""
     from agent.commands.verify_cli import listen, read_file, render
     from agent.service import logs
     from agent.trust.keys import KeyFileError, load_public_key
@@ -165,16 +173,87 @@ def verify_cmd(
         fail(str(exc))
     logs.configure("warning")
     if file is not None:
-        report = read_file(file, public)
+        report = read_file(file, public, audience)
     else:
         assert broker is not None
         if count is None and seconds is None:
             fail("with --broker, give --count and/or --seconds", 2)
         report = listen(broker, topic, public, count=count, seconds=seconds, ca_file=ca_file,
                         client_cert=client_cert, client_key=client_key, username=username,
-                        password_file=password_file)
+                        password_file=password_file, audience=audience)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else render(report))
     raise typer.Exit(0 if report.ok else 1)
+
+
+@consent_app.command("grant")
+def consent_grant(
+    recipient: Annotated[str, typer.Option(help="Recipient (as named in the config).")],
+    streams: Annotated[str, typer.Option(help="Comma-separated: samples, hourly, daily, "
+                                         "status, findings.")],
+    fields: Annotated[str, typer.Option(help="Comma-separated fields or sets: performance, "
+                                        "diagnostics, household, all.")],
+    purpose: Annotated[str, typer.Option(help="What the data is for, in words.")],
+    resolution: Annotated[str, typer.Option(help="raw, 1min, 15min, hourly or daily.")
+                          ] = "raw",
+    from_: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD or RFC 3339; "
+                                              "default now; earlier gives history.")] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD or RFC 3339.")] = None,
+    days: Annotated[float | None, typer.Option(help="Valid this many days.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Give a recipient a grant; it is in the signed audit log and in force at once."""
+    from agent.commands.consent_cli import grant
+
+    raise typer.Exit(grant(_load_config(config, state_dir), recipient, streams, fields,
+                           resolution, purpose, from_, until, days, as_json))
+
+
+@consent_app.command("revoke")
+def consent_revoke(
+    grant_id: Annotated[str, typer.Argument(help="The grant (see 'hpagent consent list').")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the log and the notice.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+) -> None:
+    """Revoke a grant: nothing more leaves under it, not even what is queued."""
+    from agent.commands.consent_cli import revoke
+
+    raise typer.Exit(revoke(_load_config(config, state_dir), grant_id, reason))
+
+
+@consent_app.command("list")
+def consent_list(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """Every grant: to whom, what, how fine, how long, and whether it is in force."""
+    from agent.commands.consent_cli import list_grants
+
+    raise typer.Exit(list_grants(_load_config(config, state_dir), as_json))
+
+
+@consent_app.command("show")
+def consent_show(
+    grant_id: Annotated[str, typer.Argument(help="The grant.")],
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """One grant's terms, every field it gives, and its history."""
+    from agent.commands.consent_cli import show
+
+    raise typer.Exit(show(_load_config(config, state_dir), grant_id, as_json))
+
+
+@consent_app.command("audit")
+def consent_audit(
+    export: Annotated[Path | None, typer.Option(help="Write the log (and the public key "
+                                                "beside it, .jwk) here.")] = None,
+    verify: Annotated[Path | None, typer.Option(help="Check an exported log instead.")] = None,
+    key: Annotated[Path | None, typer.Option(help="With --verify: the gateway's public key.")
+                   ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """The audit log of consent, checked entry by entry (exit 1 if it fails)."""
+    from agent.commands.consent_cli import audit
+
+    cfg = _load_config(config, state_dir) if verify is None else None
+    raise typer.Exit(audit(cfg, export, verify, key, as_json))
 
 
 @app.command("p1")

@@ -1,10 +1,11 @@
 """``hpagent replay``: the whole pipeline on a recording, with the recording's own timestamps.
 
 Every line becomes a sample (taken as clock-synchronised: the recording's times are its truth),
-is stored, signed and queued exactly as live, feeds the ledger, whose hours and days are
-published on the hourly and daily streams; at the end every hour is closed and the period's
-report printed. Messages go to a file (``topic token`` per line, what ``hpagent verify --file``
-reads, with the public key beside it as ``<file>.jwk``) or to an MQTT broker.
+is stored, signed and queued exactly as live, under one grant of every field to one recipient
+(``file`` or ``broker``), feeds the ledger, whose hours and days are published on the hourly and
+daily streams; at the end every hour is closed and the period's report printed. Messages go to
+a file (``topic token`` per line, what ``hpagent verify --file`` reads, with the public key
+beside it as ``<file>.jwk``) or to an MQTT broker.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -21,15 +23,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.commands.progress import Progress
 from agent.commands.report import render
-from agent.delivery.ingest import Ingest, Route
-from agent.delivery.messages import topic
+from agent.consent.audit import LOG_NAME, AuditLog
+from agent.consent.dispatch import Dispatcher, Recipient
+from agent.consent.grants import Grant
+from agent.delivery.ingest import Ingest
 from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.delivery.outbox import Outbox, Pending
 from agent.delivery.publisher import Publisher
 from agent.delivery.store import Store
 from agent.figures.installation import Installation
 from agent.figures.ledger import HOUR
-from agent.figures.metrics import compute, span
+from agent.figures.metrics import compute, span, spec_for
 from agent.sample import ClockState, Sample
 from agent.service.config import Config
 from agent.service.ledger_service import LedgerService, ledger_from_store
@@ -40,6 +44,7 @@ from drivers.links import parse_tcp
 from drivers.reading import Event, Reading
 
 STREAMS = ("samples", "hourly", "daily")
+GROUP = 500  # samples per commit: a replay needs no fsync per sample
 
 
 def to_sample(record: recording.Record) -> Sample:
@@ -50,33 +55,50 @@ def to_sample(record: recording.Record) -> Sample:
     return Sample(record.src or "replay", record.t, ClockState.SYNCED, readings, events=events)
 
 
+class _FileOutlet:
+    """Messages into a file as they are made, each acknowledged at once."""
+
+    def __init__(self, outbox: Outbox, out: Path) -> None:
+        self.outbox = outbox
+        self.file: IO[str] = out.open("w", encoding="ascii")
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    def offer(self, message: Pending) -> None:
+        self.file.write(f"{message.topic} {message.token}\n")
+        self.outbox.acknowledged(message.id)
+
+    def kick(self) -> None:
+        pass
+
+
 class _Sink:
     """Where the messages go: a file (acknowledged at once) or a broker (via a publisher)."""
 
-    def __init__(self, outbox: Outbox, device_id: str, out: Path | None, broker: str | None,
+    def __init__(self, dispatcher: Dispatcher, out: Path | None, broker: str | None,
                  key: Ed25519PrivateKey) -> None:
-        self.outbox = outbox
-        self.file: IO[str] | None = None
+        self.outbox = dispatcher.outbox
         self.publisher: Publisher | None = None
+        self.file: _FileOutlet | None = None
         if out is not None:
-            self.file = out.open("w", encoding="ascii")
+            self.name = "file"
+            self.file = _FileOutlet(self.outbox, out)
             out.with_name(out.name + ".jwk").write_text(json.dumps(public_jwk(key.public_key())))
-            offer = self._write
+            dispatcher.outlets[self.name] = self.file
         else:
             assert broker is not None
+            self.name = "broker"
             link = parse_tcp(broker)
-            self.publisher = Publisher("broker", outbox, MqttConnection(
-                BrokerSettings(link.host, link.port, f"{device_id}-replay"), Callbacks()),
-                max_inflight=100)
-            offer = self.publisher.offer
-        name = "file" if out is not None else "broker"
-        self.routes = [Route(name, s, topic("hpagent/v1", device_id, s), offer) for s in STREAMS]
+            self.publisher = Publisher(self.name, self.outbox, MqttConnection(
+                BrokerSettings(link.host, link.port, f"{dispatcher.device_id}-replay"),
+                Callbacks()), max_inflight=100)
+            self.publisher.refill = lambda room: dispatcher.refill(self.name, room)
+            self.publisher.allowed = dispatcher.allowed
+            self.publisher.remake = dispatcher.remake
+            dispatcher.outlets[self.name] = self.publisher
         self._running: asyncio.Task[None] | None = None
-
-    def _write(self, message: Pending) -> None:
-        assert self.file is not None
-        self.file.write(f"{message.topic} {message.token}\n")
-        self.outbox.acknowledged(message.id)
 
     async def start(self) -> None:
         if self.publisher is not None:
@@ -84,15 +106,17 @@ class _Sink:
             await self.publisher.connection.wait_connected()
 
     async def finish(self) -> None:
+        await asyncio.sleep(0)  # the last offers
         if self.publisher is not None and self._running is not None:
-            while self.outbox.backlog("broker") > self.outbox.unflushed \
+            while self.outbox.backlog(self.name) > self.outbox.unflushed \
                     and self.publisher.connection.connected:
+                self.publisher.kick()
                 await self.publisher.drain(timeout=5.0)
                 await asyncio.sleep(0.05)
             await self.publisher.close()
             await self._running
         if self.file is not None:
-            self.file.close()
+            self.file.file.close()
 
 
 async def replay(path: Path, config: Config | None, out: Path | None, broker: str | None,
@@ -110,9 +134,17 @@ async def replay(path: Path, config: Config | None, out: Path | None, broker: st
         store = Store(state / "hpagent.db", durable=False)  # a replay can always be run again
         try:
             outbox = Outbox(store)
-            sink = _Sink(outbox, device_id, out, broker, key)
-            ingest = Ingest(store, outbox, Signer(key), device_id, sink.routes)
-            ledger = LedgerService(store, ingest, installation)
+            name = "file" if out is not None else "broker"
+            audit = AuditLog(state / LOG_NAME, key, device_id)
+            dispatcher = Dispatcher(store, outbox, Signer(key), audit, device_id,
+                                    [Recipient(name)], spec_for(installation), time.time)
+            sink = _Sink(dispatcher, out, broker, key)
+            dispatcher.reconcile([Grant("g-replay", name, STREAMS, ("all",), "raw",
+                                        f"replay of {path.name}", 0.0, None, "config")])
+            ingest = Ingest(store, outbox, commit_interval=3600.0)
+            ingest.then = dispatcher.on_commit
+            ledger = LedgerService(store, dispatcher, installation)
+            ingest.on_commit = ledger.add_all
             await sink.start()
             try:
                 times = await _feed(path, ingest, ledger)
@@ -138,19 +170,18 @@ async def _feed(path: Path, ingest: Ingest, ledger: LedgerService
     lines = 0
     first = last = None
     for record in recording.read(path):
-        sample = to_sample(record)
-        if ingest.commit(sample):
-            ledger.add(sample)
+        ingest.add(to_sample(record))
         lines += 1
         first = record.t if first is None else first
         last = record.t
-        if lines % 500 == 0:
+        if lines % GROUP == 0:
+            ingest.flush()
             await asyncio.sleep(0)  # let the publisher send and take acknowledgements
             progress.update(f"replayed {lines} samples")
+    ingest.flush()
     if first is None or last is None:
         progress.done(f"{path} holds no samples")
         return None
     ledger.close_until(int(last // HOUR) + int(ledger.grace // HOUR) + 2)
-    progress.done(f"replayed {lines} samples, {ledger.closed} hours closed, key id "
-                  f"{ingest.signer.kid}")
+    progress.done(f"replayed {lines} samples, {ledger.closed} hours closed")
     return first, last

@@ -10,24 +10,25 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
-from agent.trust.verify import Report, Verifier
+from agent.trust.verify import Report, Verifier, printable
 from drivers.links import parse_tcp
 
 
-def _is_status(topic: str | None) -> bool:
-    return topic is not None and topic.endswith("/status")
+def _unsigned(topic: str | None) -> bool:
+    """The retained online/offline presence: the only messages that are not signed."""
+    return topic is not None and topic.endswith("/presence")
 
 
-def read_file(path: Path, key: Ed25519PublicKey) -> Report:
+def read_file(path: Path, key: Ed25519PublicKey, audience: str | None = None) -> Report:
     """One message per line: the token alone, or ``topic token`` (``mosquitto_sub -v``)."""
-    verifier = Verifier(key)
+    verifier = Verifier(key, audience)
     with path.open(encoding="ascii", errors="replace") as f:
         for raw in f:
             line = raw.strip()
             if not line:
                 continue
             topic, _, token = line.rpartition(" ")
-            if _is_status(topic or None):
+            if _unsigned(topic or None):
                 verifier.skip()
             else:
                 verifier.check(token, topic or None)
@@ -37,7 +38,7 @@ def read_file(path: Path, key: Ed25519PublicKey) -> Report:
 def listen(broker: str, topic: str, key: Ed25519PublicKey, *, count: int | None,
            seconds: float | None, ca_file: Path | None = None, client_cert: Path | None = None,
            client_key: Path | None = None, username: str | None = None,
-           password_file: Path | None = None) -> Report:
+           password_file: Path | None = None, audience: str | None = None) -> Report:
     link = parse_tcp(broker)
     password = password_file.read_text().rstrip("\r\n") if password_file else None
     settings = BrokerSettings(
@@ -45,16 +46,15 @@ def listen(broker: str, topic: str, key: Ed25519PublicKey, *, count: int | None,
         tls=ca_file is not None,
         ca_file=ca_file, cert_file=client_cert, key_file=client_key, username=username,
         password=password)
-    return asyncio.run(_listen(settings, topic, key, count, seconds))
+    return asyncio.run(_listen(settings, topic, Verifier(key, audience), count, seconds))
 
 
-async def _listen(settings: BrokerSettings, topic: str, key: Ed25519PublicKey,
+async def _listen(settings: BrokerSettings, topic: str, verifier: Verifier,
                   count: int | None, seconds: float | None) -> Report:
-    verifier = Verifier(key)
     done = asyncio.Event()
 
     def on_message(msg_topic: str, payload: bytes) -> None:
-        if _is_status(msg_topic):
+        if _unsigned(msg_topic):
             verifier.skip()
             return
         verifier.check(payload.decode("ascii", errors="replace"), msg_topic)
@@ -71,24 +71,36 @@ async def _listen(settings: BrokerSettings, topic: str, key: Ed25519PublicKey,
 
 
 def render(report: Report) -> str:
-    lines = [f"{'device':<16} {'stream':<10} {'good':>7} {'bad':>5} {'missing':>8} "
-             f"{'dup':>5} {'seq':>15}"]
+    """The report as a table; every text that came from a message is made printable."""
+    lines = [f"{'device':<16} {'audience':<12} {'stream':<9} {'good':>7} {'bad':>5} "
+             f"{'missing':>8} {'dup':>5} {'seq':>15}  epoch"]
     for s in report.streams.values():
-        span = f"{s.first_seq}..{s.last_seq}" if s.first_seq is not None else "-"
-        lines.append(f"{s.device_id:<16} {s.stream:<10} {s.good:>7} {s.bad:>5} "
-                     f"{len(s.missing):>8} {s.duplicates:>5} {span:>15}")
+        for e in s.epochs or []:
+            span = f"{e.first_seq}..{e.last_seq}" if e.first_seq is not None else "-"
+            lines.append(f"{printable(s.device_id):<16} {printable(s.audience):<12} "
+                         f"{printable(s.stream):<9} {e.good:>7} {s.bad:>5} {len(e.missing):>8} "
+                         f"{e.duplicates:>5} {span:>15}  {printable(e.epoch)}")
     for p in report.problems[:50]:
-        lines.append(f"bad #{p.index}{' on ' + p.topic if p.topic else ''}: {p.reason}")
+        where = f" on {printable(p.topic)}" if p.topic else ""
+        lines.append(f"bad #{p.index}{where}: {printable(p.reason)}")
     if len(report.problems) > 50:
         lines.append(f"... and {len(report.problems) - 50} more bad messages")
     for s in report.streams.values():
-        if s.missing:
-            lines.append(f"missing in {s.device_id}/{s.stream}: {_ranges(s.missing)}")
+        name = f"{printable(s.device_id)}/{printable(s.audience)}/{printable(s.stream)}"
+        if s.restarts:
+            lines.append(f"epoch change in {name}: the chain began again {s.restarts} time(s) "
+                         "without its history (the gateway lost or replaced its database)")
+        for e in s.epochs:
+            if e.gaps:
+                lines.append(f"missing in {name}: {_ranges(e.gaps)}")
+            if e.lost_newest:
+                lines.append(f"lost newest in {name}: {_ranges(e.lost_newest)} (a heartbeat "
+                             f"announced seq {e.announced})")
     verdict = "OK" if report.ok else "FAILED"
     if report.received == 0:
         verdict = "FAILED: no messages received"
     lines.append(f"{verdict}: {report.received} received, {report.good} good, {report.bad} bad, "
-                 f"{report.missing} missing")
+                 f"{report.missing} missing, {report.restarts} epoch changes")
     return "\n".join(lines)
 
 

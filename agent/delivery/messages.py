@@ -1,59 +1,45 @@
-"""The payload of a published message, and the chain that links a stream's messages.
+"""The envelope of a published message, its topic, and the chain that links a stream's messages.
 
-Pure. A payload is JSON (documented in the README, "Message format"); it is signed as a JWS and
-carries its stream's sequence number and the hash of the stream's previous message, so that a
-recipient can prove nothing was dropped, reordered or altered.
+Pure. A payload is JSON (documented in the README, "Message format"): the envelope names the
+gateway, the audience (the recipient), the grant it was sent under, the stream, the chain's
+epoch, the sequence number and the hash of the stream's previous message, so that a recipient
+can prove nothing was dropped, reordered, altered or meant for someone else. The stream's
+content follows the envelope.
 """
 
 from __future__ import annotations
 
-import json
+import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent.sample import ClockState, Sample
-from drivers.timestamps import rfc3339
+import orjson
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
 class ChainState:
-    """Where a stream stands: the last sequence number used and that message's hash."""
+    """Where a stream stands: its epoch, the last sequence number used and that message's hash."""
 
+    epoch: str
     seq: int = 0
     hash: str | None = None
 
 
-def payload(device_id: str, stream: str, seq: int, prev: str | None,
+def new_epoch() -> str:
+    """A chain's epoch: random, so a chain restarted without its history is told apart."""
+    return secrets.token_urlsafe(12)
+
+
+def payload(device_id: str, audience: str, grant: str | None, stream: str, chain: ChainState,
             content: dict[str, Any]) -> bytes:
-    """The signed JSON: the chain header, then the stream's own content."""
-    body: dict[str, Any] = {"v": FORMAT_VERSION, "device_id": device_id, "stream": stream,
-                            "seq": seq, "prev": prev, **content}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """The signed JSON of the message after ``chain``: the envelope, then the content."""
+    body: dict[str, Any] = {"v": FORMAT_VERSION, "device_id": device_id, "aud": audience,
+                            "grant": grant, "stream": stream, "epoch": chain.epoch,
+                            "seq": chain.seq + 1, "prev": chain.hash, **content}
+    return orjson.dumps(body)
 
 
-def sample_content(sample: Sample) -> dict[str, Any]:
-    """What a ``samples`` message says about one sample."""
-    body: dict[str, Any] = {
-        "ts": rfc3339(sample.t),
-        "clock": sample.clock.value,
-        "source": sample.source,
-        "quantities": sample.values,
-    }
-    if sample.clock is ClockState.UNSYNCED:
-        body["boot"] = sample.boot
-        body["uptime"] = round(sample.uptime, 3)
-    qualities = sample.qualities
-    if qualities:
-        body["quality"] = qualities
-    measured = sample.measured_at
-    if measured:
-        body["measured_at"] = measured
-    if sample.events:
-        body["events"] = sample.timeline
-    return body
-
-
-def topic(prefix: str, device_id: str, stream: str) -> str:
-    return f"{prefix}/{device_id}/{stream}"
+def topic(prefix: str, device_id: str, recipient: str, stream: str) -> str:
+    return f"{prefix}/{device_id}/{recipient}/{stream}"

@@ -57,10 +57,18 @@ class BrokerSettings:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(
-            cafile=str(self.ca_file) if self.ca_file is not None else None)
+        """The TLS context; an error names the file that is wrong."""
+        try:
+            ctx = ssl.create_default_context(
+                cafile=str(self.ca_file) if self.ca_file is not None else None)
+        except (ssl.SSLError, OSError) as exc:
+            raise ssl.SSLError(f"CA file {self.ca_file}: {_describe(exc)}") from None
         if self.cert_file is not None and self.key_file is not None:
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+            try:
+                ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+            except (ssl.SSLError, OSError) as exc:
+                raise ssl.SSLError(f"client certificate {self.cert_file} or key "
+                                   f"{self.key_file}: {_describe(exc)}") from None
         return ctx
 
 
@@ -135,7 +143,11 @@ class MqttConnection:
         assert self._loop is not None
         self._session_over = asyncio.Event()
         self._connack = self._loop.create_future()
-        client = self._new_client()
+        try:
+            client = self._new_client()  # a TLS file that went bad since the start fails here
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._note_down(_describe(exc))
+            return "failed"
         self._client = client
         try:
             await asyncio.to_thread(self._connect_blocking, client)

@@ -26,9 +26,10 @@ Rules (the README's "Definitions" states them for residents and auditors):
   at every state change of the timeline and every sample: its time integral divides gas between
   hot water and space heating.
 
-Every figure lives in hour bins that add up. Ledgers built over consecutive pieces of a
-recording and merged in time order equal the ledger built in one go, which lets a season be
-computed in parallel.
+Every figure lives in hour bins that add up (or bins of another width, ``Spec.width``: the
+1-minute and 15-minute aggregates a grant may ask for are the same arithmetic). Ledgers built
+over consecutive pieces of a recording and merged in time order equal the ledger built in one
+go, which lets a season be computed in parallel.
 """
 
 from __future__ import annotations
@@ -209,11 +210,13 @@ class Spec:
     burner: Burner | None = None
     labels: Labels = field(default_factory=Labels)
     flow_heat: FlowHeat | None = None
+    width: float = HOUR  # seconds per bin
 
 
 class Ledger:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._w = spec.width
         self._bins: Bins = {}
         self.gaps: list[Gap] = []
         self.anomalies: list[Anomaly] = []
@@ -235,7 +238,7 @@ class Ledger:
 
     @property
     def bins(self) -> Bins:
-        """Figures per hour (Unix time // 3600)."""
+        """Figures per bin (Unix time // width: hours unless the spec says otherwise)."""
         self._settle()
         return self._bins
 
@@ -318,10 +321,11 @@ class Ledger:
             series.run_b += dt
         else:
             self._close_run(series)
-            if int(t0 // HOUR) == int(-(-t // HOUR)) - 1:  # within one hour: open a run
+            w = self._w
+            if int(t0 // w) == int(-(-t // w)) - 1:  # within one bin: open a run
                 series.run_label = key
-                series.run_start = t0 - t0 % HOUR
-                series.run_end = series.run_start + HOUR
+                series.run_start = t0 - t0 % w
+                series.run_end = series.run_start + w
                 series.run_a, series.run_b = amount, dt
             else:
                 first, second = series.pair(key)
@@ -334,7 +338,7 @@ class Ledger:
         if series.run_label is None:
             return
         first, second = series.pair(series.run_label)
-        figures = self._bins.setdefault(int(series.run_start // HOUR), {})
+        figures = self._bins.setdefault(int(series.run_start // self._w), {})
         figures[first] = figures.get(first, 0.0) + series.run_a
         if first != second:
             figures[second] = figures.get(second, 0.0) + series.run_b
@@ -362,22 +366,23 @@ class Ledger:
 
     def _put(self, key: Key, t0: float, t1: float, amount: float) -> None:
         """Add ``amount`` over [t0, t1) to the hours it overlaps, in proportion to time."""
-        h0 = int(t0 // HOUR)
-        h1 = int(-(-t1 // HOUR)) - 1 if t1 > t0 else h0  # the last hour the interval touches
+        w = self._w
+        h0 = int(t0 // w)
+        h1 = int(-(-t1 // w)) - 1 if t1 > t0 else h0  # the last bin the interval touches
         span = t1 - t0
         for h in range(h0, h1 + 1):
-            overlap = min(t1, (h + 1) * HOUR) - max(t0, h * HOUR) if span > 0 else 1.0
+            overlap = min(t1, (h + 1) * w) - max(t0, h * w) if span > 0 else 1.0
             if overlap > 0:
                 figures = self._bins.setdefault(h, {})
                 figures[key] = figures.get(key, 0.0) + (amount * overlap / span if span > 0
                                                         else amount)
 
     def drop_before(self, hour: int) -> None:
-        """Forget the figures, gaps and anomalies of the hours before ``hour`` (kept elsewhere)."""
+        """Forget the figures, gaps and anomalies of the bins before ``hour`` (kept elsewhere)."""
         bins = self.bins
         for h in [h for h in bins if h < hour]:
             del bins[h]
-        edge = hour * HOUR
+        edge = hour * self._w
         self.gaps = [g for g in self.gaps if g.end >= edge]
         self.anomalies = [a for a in self.anomalies if a.t >= edge]
 
@@ -415,8 +420,8 @@ class Ledger:
     def total(self, kind: str, quantity: str, label: str | None = None, start: float | None = None,
               end: float | None = None) -> float:
         """Sum over the hours in [start, end) (all by default); ``label=None`` sums all labels."""
-        h0 = None if start is None else int(start // HOUR)
-        h1 = None if end is None else int(end // HOUR)
+        h0 = None if start is None else int(start // self._w)
+        h1 = None if end is None else int(end // self._w)
         total = 0.0
         for hour, figures in self.bins.items():
             if (h0 is not None and hour < h0) or (h1 is not None and hour >= h1):

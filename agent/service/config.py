@@ -9,11 +9,15 @@ path; the daemon never starts on a config with a problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
+import stat
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +32,9 @@ from pydantic import (
 from agent.figures.installation import Installation
 from agent.service.defaults import DEFAULT_STATE_DIR
 from drivers.yamlfile import LocatedError, YamlFileError, load_model, problems_at
+
+if TYPE_CHECKING:
+    from agent.consent.grants import Grant
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -235,7 +242,8 @@ class TlsConfig(_Model):
     ca_file: Path | None = Field(None, description="CA certificate(s) to trust (PEM); default: "
                                  "the system's CAs.")
     cert_file: Path | None = Field(None, description="Client certificate (PEM), with key_file.")
-    key_file: Path | None = Field(None, description="Client private key (PEM), with cert_file.")
+    key_file: Path | None = Field(None, description="Client private key (PEM), with cert_file; "
+                                  "readable by the service user alone.")
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
@@ -244,24 +252,38 @@ class TlsConfig(_Model):
         return self
 
 
-class Destination(_Model):
-    """An MQTT broker that receives signed messages."""
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: traffic that never leaves the gateway."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    name: Name = Field(description="Name of this destination, e.g. 'installer'.")
+
+class Broker(_Model):
+    """The MQTT broker a recipient reads from. TLS is on unless the broker is on loopback."""
+
     host: str = Field(description="Broker host name or IP address.")
     port: Port | None = Field(None, description="Broker port (default 8883 with TLS, else 1883).")
-    tls: TlsConfig | None = Field(None, description="Use TLS (strongly advised off the LAN).")
+    tls: TlsConfig | bool | None = Field(
+        None, description="TLS settings, true (the system's CAs) or false (plain MQTT). Default: "
+        "on, except for a broker on loopback.")
+    insecure: bool = Field(False, description="Accept plain MQTT to a broker that is not on "
+                           "loopback (the password and the data cross the network in the "
+                           "clear); logged as a warning at every start.")
     username: str | None = Field(None, description="User name for the broker.")
     password_file: Path | None = Field(
-        None, description="File holding the password (kept out of this config).")
-    client_id: str | None = Field(None, description="MQTT client id (default: <device_id>-<name>).")
+        None, description="File holding the password (kept out of this config; not readable "
+        "by others).")
+    client_id: str | None = Field(None, description="MQTT client id (default: "
+                                  "<device_id>-<recipient>).")
     keepalive: Duration = Field(60.0, description="MQTT keep-alive interval.")
     protocol: Literal["auto", "5", "3.1.1"] = Field(
         "auto", description="MQTT version; 'auto' tries 5 and falls back to 3.1.1.")
-    topic_prefix: str = Field("hpagent/v1", description="Topics are <prefix>/<device_id>/<stream>.")
-    streams: tuple[Literal["samples", "hourly", "daily"], ...] = Field(
-        ("samples",), description="Streams to send: every sample, the ledger's hourly figures, "
-        "the daily performance summary.")
+    topic_prefix: str = Field("hpagent/v1", description="Topics are "
+                              "<prefix>/<device_id>/<recipient>/<stream>.")
     max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged messages at most.")
     connect_timeout: Duration = Field(10.0, description="How long to wait for the broker to "
                                       "accept a connection (CONNACK).")
@@ -269,14 +291,135 @@ class Destination(_Model):
                                     "ACL), keep it and send it again after this long (doubling).")
 
     @model_validator(mode="after")
-    def _password_needs_user(self) -> Self:
+    def _safe(self) -> Self:
         if self.password_file is not None and self.username is None:
-            raise ValueError("'password_file' needs 'username'")
+            raise LocatedError(("password_file",), "'password_file' needs 'username'")
+        if not self.tls_enabled and not is_loopback(self.host) and not self.insecure:
+            raise LocatedError(("tls",), f"plain MQTT to {self.host} (not loopback) would send "
+                               "the password and the granted data in the clear: remove "
+                               "'tls: false', or set 'insecure: true' to accept that")
         return self
 
     @property
+    def tls_enabled(self) -> bool:
+        if isinstance(self.tls, bool):
+            return self.tls
+        return self.tls is not None or not is_loopback(self.host)
+
+    @property
+    def tls_files(self) -> TlsConfig:
+        return self.tls if isinstance(self.tls, TlsConfig) else TlsConfig()
+
+    @property
     def effective_port(self) -> int:
-        return self.port if self.port is not None else (8883 if self.tls else 1883)
+        return self.port if self.port is not None else (8883 if self.tls_enabled else 1883)
+
+
+Stream = Literal["samples", "hourly", "daily", "status", "findings"]
+Resolution = Literal["raw", "1min", "15min", "hourly", "daily"]
+
+
+class GrantConfig(_Model):
+    """A grant given at commissioning; the resident can revoke it (``hpagent consent revoke``)."""
+
+    name: Name = Field(description="Names the grant within its recipient, e.g. 'guarantee'.")
+    streams: tuple[Stream, ...] = Field(min_length=1, description="Streams the recipient "
+                                        "receives.")
+    fields: tuple[str, ...] = Field(min_length=1, description="Vocabulary quantities, daily "
+                                    "figures, or sets of them: performance, diagnostics, "
+                                    "household, all.")
+    resolution: Resolution = Field("raw", description="Samples as taken, or aggregates per "
+                                   "interval (counters as differences, gauges as means).")
+    purpose: str = Field(min_length=1, description="What the data is for, in words the resident "
+                         "agreed to.")
+    start: date | datetime | None = Field(
+        None, alias="from", description="Data from this date (local midnight) or time; "
+        "default: when the gateway first applies the grant. An earlier date gives the history "
+        "the gateway still holds.")
+    until: date | datetime | None = Field(
+        None, description="The grant ends at this date (local midnight) or time; default: "
+        "when revoked.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _terms(self) -> Self:
+        from agent.consent.grants import problems
+
+        start = 0.0 if self.start is None else local_time(self.start)
+        until = None if self.until is None else local_time(self.until)
+        for problem in problems(self.streams, self.fields, self.resolution, self.purpose,
+                                start, until):
+            key, _, message = problem.partition(": ")
+            raise LocatedError((key,), message)
+        return self
+
+    def grant(self, recipient: str, applied: float) -> Grant:
+        """The grant these terms give ``recipient``, first applied at ``applied``."""
+        from agent.consent.grants import Grant, config_id
+
+        terms = self.model_dump(mode="json", by_alias=True)
+        start = applied if self.start is None else local_time(self.start)
+        until = None if self.until is None else local_time(self.until)
+        return Grant(config_id(recipient, self.name, terms), recipient, self.streams,
+                     self.fields, self.resolution, self.purpose, start, until, "config")
+
+
+def local_time(value: date | datetime) -> float:
+    """A date is its local (Dutch) midnight; a time without an offset is local time."""
+    from agent.figures.metrics import LOCAL
+
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return (value if value.tzinfo else value.replace(tzinfo=LOCAL)).timestamp()
+
+
+class RecipientConfig(_Model):
+    """A party the resident shares data with, and what it was granted."""
+
+    name: Name = Field(description="Names the recipient in topics, grants and logs, e.g. "
+                       "'installer'.")
+    role: Literal["installer", "manufacturer", "designated", "resident", "other"] = Field(
+        description="Who it is: the installer, the manufacturer, a government-designated party, "
+        "the resident's own system, or another party.")
+    broker: Broker = Field(description="Where its messages go.")
+    grants: tuple[GrantConfig, ...] = Field((), description="Grants given at commissioning.")
+
+    @property
+    def client_id(self) -> str | None:
+        return self.broker.client_id
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|MB|GB)\s*$")
+
+
+def _size(value: object) -> object:
+    """``500MB`` -> bytes (decimal units, as disks are sold)."""
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m is None:
+            raise ValueError("a size is a number of bytes or a string like '500MB', '2GB'")
+        return int(float(m[1]) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[m[2]])
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_size), Field(gt=0), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "exclusiveMinimum": 0},
+               {"type": "string", "pattern": _SIZE.pattern}]})]
+
+
+class Storage(_Model):
+    """How samples are kept on the gateway's SD card."""
+
+    commit_interval: float = Field(
+        60.0, ge=0, le=300, description="Seconds samples wait in memory to be committed together "
+        "(0: each at once). Every commit writes whole blocks to the SD card: a minute writes "
+        "about 2.3x what is published, 30 s 3.4x, each sample at once 7x. A power cut loses at "
+        "most this much of raw samples; counters make the energy whole.")
+    max_age: Duration = Field(90 * 86400.0, description="Raw samples older than this are "
+                              "removed; hourly and daily figures are kept for good.")
+    max_size: ByteSize = Field(500_000_000, description="When the database holds more than this, "
+                               "the oldest raw samples are removed first.")
 
 
 class Config(_Model):
@@ -290,10 +433,23 @@ class Config(_Model):
         (), description="Extra directories of device profiles, searched before the bundled ones.")
     log: LogConfig = Field(default_factory=LogConfig)
     devices: tuple[DeviceConfig, ...] = Field(description="The devices to poll.")
-    destinations: tuple[Destination, ...] = Field((), description="Where to publish.")
+    recipients: tuple[RecipientConfig, ...] = Field(
+        (), description="Who receives what: each recipient's broker and grants.")
+    storage: Storage = Field(default_factory=Storage)
+    heartbeat: Duration = Field(300.0, description="How often each recipient granted 'status' "
+                                "gets a signed heartbeat.")
     installation: Installation = Field(
         default_factory=Installation, description="What the performance figures must know "
         "about the installation: meters, boiler, references, advice, guarantee.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "destinations" in data:
+            raise LocatedError(("destinations",), "'destinations' became 'recipients' (each "
+                               "with a 'role', a 'broker' and its 'grants'): see "
+                               "config/hpagent.example.yaml")
+        return data
 
     def with_state_dir(self, state_dir: Path | None) -> Config:
         return self if state_dir is None else self.model_copy(update={"state_dir": state_dir})
@@ -303,15 +459,28 @@ class Config(_Model):
         return self.key_file if self.key_file is not None else self.state_dir / "gateway.key"
 
 
+def _exposed(path: Path) -> bool:
+    """Readable or writable by users other than owner and group."""
+    try:
+        return bool(path.stat().st_mode & stat.S_IRWXO)
+    except OSError:
+        return False
+
+
 def semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Problems the schema cannot see: duplicates, missing files, broken profiles."""
+    """Problems the schema cannot see: duplicates, missing or exposed files, broken profiles."""
     from drivers.profile import load_profile
 
     for field, names in (("devices", [d.name for d in config.devices]),
-                         ("destinations", [d.name for d in config.destinations])):
+                         ("recipients", [r.name for r in config.recipients])):
         for i, name in enumerate(names):
             if name in names[:i]:
                 yield (field, i, "name"), f"{name!r} is used twice"
+    for i, r in enumerate(config.recipients):
+        names = [g.name for g in r.grants]
+        for j, name in enumerate(names):
+            if name in names[:j]:
+                yield ("recipients", i, "grants", j, "name"), f"{name!r} is used twice"
     for i, dev in enumerate(config.devices):
         if not isinstance(dev, ModbusDeviceConfig):
             continue
@@ -322,15 +491,29 @@ def semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], s
         except YamlFileError as exc:
             yield ("devices", i, "profile"), f"profile {dev.profile!r} is invalid:\n  " + \
                 str(exc).replace("\n", "\n  ")
-    for i, dest in enumerate(config.destinations):
-        files: list[tuple[tuple[str | int, ...], Path | None]] = [
-            (("destinations", i, "password_file"), dest.password_file)]
-        if dest.tls is not None:
-            files += [(("destinations", i, "tls", k), getattr(dest.tls, k))
-                      for k in ("ca_file", "cert_file", "key_file")]
-        for loc, path in files:
-            if path is not None and not os.access(path, os.R_OK):
+    for i, r in enumerate(config.recipients):
+        b = r.broker
+        tls = b.tls_files
+        files: list[tuple[tuple[str, ...], Path | None, bool]] = [
+            (("password_file",), b.password_file, True),
+            (("tls", "ca_file"), tls.ca_file, False),
+            (("tls", "cert_file"), tls.cert_file, False),
+            (("tls", "key_file"), tls.key_file, True)]
+        for key, path, secret in files:
+            loc: tuple[str | int, ...] = ("recipients", i, "broker", *key)
+            if path is None:
+                continue
+            if not os.access(path, os.R_OK):
                 yield loc, f"{path} does not exist or is not readable"
+            elif secret and _exposed(path):
+                yield loc, (f"{path} is accessible by others (mode "
+                            f"{stat.S_IMODE(path.stat().st_mode):o}): run 'chmod o-rwx {path}'")
+        if b.tls_enabled and tls.ca_file is not None and os.access(tls.ca_file, os.R_OK):
+            try:
+                ssl.create_default_context(cafile=str(tls.ca_file))
+            except (ssl.SSLError, ValueError) as exc:
+                yield ("recipients", i, "broker", "tls", "ca_file"), \
+                    f"{tls.ca_file} holds no usable CA certificate ({exc})"
 
 
 def load_config(path: Path) -> Config:

@@ -11,14 +11,13 @@ the samples, which keeps a season's report fast on the gateway.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import orjson
 import structlog
 
-from agent.delivery.ingest import Ingest
+from agent.consent.dispatch import Dispatcher
+from agent.consent.fields import DAILY_FIGURES
 from agent.delivery.store import Store
 from agent.figures.installation import Installation
 from agent.figures.ledger import (
@@ -35,7 +34,6 @@ from agent.figures.ledger import (
 )
 from agent.figures.metrics import LOCAL, Period, compute, spec_for
 from agent.sample import Sample
-from drivers.recording import TimeParser
 from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.ledger")
@@ -49,9 +47,9 @@ def _margin(spec: Spec) -> float:
 
 
 class LedgerService:
-    def __init__(self, store: Store, ingest: Ingest, installation: Installation) -> None:
+    def __init__(self, store: Store, dispatcher: Dispatcher, installation: Installation) -> None:
         self.store = store
-        self.ingest = ingest
+        self.dispatcher = dispatcher
         self.installation = installation
         self.spec = spec_for(installation)
         self.grace = _margin(self.spec)
@@ -63,6 +61,11 @@ class LedgerService:
         self.ledger, fed = _open_hours(store, self.spec, self.until, start)
         if fed:
             log.info("ledger.rebuilt", samples=fed, open_from=_hour_iso(self.until))
+
+    def add_all(self, samples: list[Sample]) -> None:
+        """Samples the store has just committed, in order."""
+        for sample in samples:
+            self.add(sample)
 
     def add(self, sample: Sample) -> None:
         """A sample the store has committed; closes the hours it puts out of reach."""
@@ -92,7 +95,8 @@ class LedgerService:
             _write_gaps(self.store, gaps, anomalies)
             self.store.set_meta(UNTIL, str(hour + 1))
 
-        if not self.ingest.publish("hourly", hourly_content(hour, figures), write):
+        if not self.dispatcher.publish("hourly", hour * HOUR, edge, hourly_content(hour, figures),
+                                       write):
             return False
         self.until = hour + 1
         self.ledger.drop_before(self.until)
@@ -107,7 +111,12 @@ class LedgerService:
         period = Period(start.timestamp(), (start + timedelta(days=1)).timestamp())
         figures = compute(closed_ledger(self.store, self.spec, period), self.installation,
                           period)
-        self.ingest.publish("daily", daily_content(day.isoformat(), figures), lambda: None)
+        self.dispatcher.publish("daily", period.start, period.end,
+                                daily_content(day.isoformat(), period, figures), lambda: None)
+
+    def keep_from(self) -> float:
+        """Samples from this time on are still needed: the open hours are rebuilt from them."""
+        return -float("inf") if self.until is None else self.until * HOUR - self.grace
 
 
 def _write_gaps(store: Store, gaps: list[Gap], anomalies: list[Anomaly]) -> None:
@@ -125,37 +134,21 @@ def hourly_content(hour: int, figures: dict[tuple[str, str, str], float]) -> dic
     """An hour's figures, as the ``hourly`` stream carries them."""
     names = {ENERGY: "energy", COVERED: "covered_s", GAUGE: "gauge_x_s", HELD: "held_s",
              STATE: "state_s"}
-    out: dict[str, Any] = {"hour": rfc3339(hour * HOUR)}
+    out: dict[str, Any] = {"hour": rfc3339(hour * HOUR),
+                           "period": [rfc3339(hour * HOUR), rfc3339((hour + 1) * HOUR)]}
     for (kind, quantity, label), value in sorted(figures.items()):
         section = out.setdefault(names.get(kind, kind), {})
         section.setdefault(quantity, {})[label or "-"] = round(value, 6)
     return out
 
 
-DAILY_KEYS = ("heat_kwh", "electricity_kwh", "spf", "running_cop", "by_mode", "heat_coverage",
-              "gas_m3", "gas_split_m3", "boiler_heat_kwh", "reference_gas_m3", "gas_saving_m3",
-              "degree_days", "data_coverage", "boundary")
-
-
-def daily_content(day: str, figures: dict[str, Any]) -> dict[str, Any]:
-    out = {"day": day, **{k: figures[k] for k in DAILY_KEYS}}
+def daily_content(day: str, period: Period, figures: dict[str, Any]) -> dict[str, Any]:
+    """A day's performance, as the ``daily`` stream carries it (each figure a grantable field)."""
+    out: dict[str, Any] = {"day": day, "period": [rfc3339(period.start), rfc3339(period.end)],
+                           **{k: figures[k] for k in DAILY_FIGURES if k in figures}}
     if figures["daily"]:
         out["outdoor_mean"] = figures["daily"][0]["outdoor_mean"]
     return out
-
-
-def stored_samples(store: Store, start: float, end: float | None = None
-                   ) -> Iterator[tuple[float, dict[str, Any], dict[str, float],
-                                       list[tuple[float, str, Any]]]]:
-    """Samples from the store in time order, as the ledger takes them."""
-    times = TimeParser()
-    cursor = store.db.execute("SELECT t, q, at, events FROM samples WHERE t >= ? AND t < ? "
-                              "ORDER BY t", (start, end if end is not None else 1e18))
-    while rows := cursor.fetchmany(4096):
-        for t, q, at, events in rows:
-            yield (t, orjson.loads(q),
-                   {k: times(v) for k, v in orjson.loads(at).items()} if at else {},
-                   [(times(e[0]), e[1], e[2]) for e in orjson.loads(events)] if events else [])
 
 
 def _until(store: Store) -> int | None:
@@ -170,7 +163,7 @@ def _open_hours(store: Store, spec: Spec, until: int | None, start: float,
     (they are closed, in the table); and how many samples went in."""
     ledger = Ledger(spec)
     fed = 0
-    for t, q, at, events in stored_samples(store, start, end):
+    for t, q, at, events in store.ledger_rows(start, end):
         ledger.add(t, q, at, events)
         fed += 1
     if until is not None:
