@@ -39,11 +39,11 @@ class Collector:
         self.dispatcher = dispatcher
         self.live = True
         self.received: list[Pending] = []
+        self.arrived: list[float] = []  # the dispatcher's time when each message arrived
 
     def offer(self, message: Pending) -> None:
-        if self.live:
-            self.received.append(message)
-            self.outbox.acknowledged(message.id)
+        if self.live and self.dispatcher.allowed(message):  # as a publisher asks before sending
+            self._take(message)
 
     def kick(self) -> None:
         pass
@@ -54,13 +54,16 @@ class Collector:
         for message in self.outbox.pending(self.name, last, 10**9):
             token = message.token or self.dispatcher.remake(message)
             if token is not None and self.dispatcher.allowed(message):
-                self.received.append(replace(message, token=token))
-                self.outbox.acknowledged(message.id)
+                self._take(replace(message, token=token))
         while batch := self.dispatcher.refill(self.name, 20):
             for message in batch:
                 if self.dispatcher.allowed(message):
-                    self.received.append(message)
-                    self.outbox.acknowledged(message.id)
+                    self._take(message)
+
+    def _take(self, message: Pending) -> None:
+        self.received.append(message)
+        self.arrived.append(self.dispatcher.now())
+        self.outbox.acknowledged(message.id)
 
     def tokens(self, stream: str | None = None) -> list[str]:
         """What arrived, as the recipient holds it (every message it takes is whole)."""
@@ -80,7 +83,7 @@ class Pipeline:
         self.state = state
         self.key = key or Ed25519PrivateKey.generate()
         self.now = now
-        self.store = Store(state / "hpagent.db")
+        self.store = Store(state / "hpagent.db", durable=False)  # tests need no fsync
         self.outbox = Outbox(self.store)
         self.audit = AuditLog(state / LOG_NAME, self.key, DEVICE)
         installation = installation or Installation()
