@@ -215,19 +215,25 @@ class Store:
         log.error("store.damaged", path=str(self.path), moved_to=str(moved), problem=problem)
         return moved
 
-    def _migrate(self) -> None:
+    def _version(self) -> int:
         row = self.db.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        version = 0
-        if row is not None:
-            found = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            version = int(found[0]) if found else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema {version}; this hpagent knows up to "
-                             f"{SCHEMA_VERSION}: upgrade hpagent, do not downgrade")
-        if version == SCHEMA_VERSION:
+        if row is None:
+            return 0
+        found = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(found[0]) if found else 0
+
+    def _migrate(self) -> None:
+        """Take the schema to the current version. Another process (the daemon and a command
+        started together) may be doing the same: the version is read again under the write
+        lock, so each migration runs once."""
+        if self._version() == SCHEMA_VERSION:
             return
         with self.transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema {version}; this hpagent knows up to "
+                                 f"{SCHEMA_VERSION}: upgrade hpagent, do not downgrade")
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():
