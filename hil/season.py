@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -233,6 +233,17 @@ def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0,
 # Decimals the devices show, by unit (what their registers and frames resolve)
 _DECIMALS: Final = {"°C": 1, "W": 0, "kWh": 3, "l/min": 1, "Hz": 1, "%": 1, "bar": 2, "m³": 3,
                     "V": 1, "A": 2}
+
+
+def heatpump_course(start: float, step: float, n: int) -> Iterator[tuple[float, dict[str, Value]]]:
+    """``n`` readings of the bench heat pump alone, ``step`` seconds apart from Unix time
+    ``start``, as its registers show them: (time, values) for a backlog or a benchmark."""
+    from hil.heatpump_server import default_model
+
+    model = default_model(datetime.fromtimestamp(start, UTC))
+    for i in range(n):
+        model.step(step)
+        yield start + (i + 1) * step, as_shown(dict(model.snapshot()))
 
 
 def as_shown(values: dict[str, Value]) -> dict[str, Value]:

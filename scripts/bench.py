@@ -329,18 +329,12 @@ def pipeline(workdir: Path, names: tuple[str, ...], commit_interval: float
 
 def heatpump_samples(start: float, step: float, n: int) -> Iterator[Sample]:
     """``n`` samples of the bench heat pump as its registers show them, ``step`` apart."""
-    from datetime import UTC, datetime
-
     from agent.sample import ClockState, Sample
     from drivers.reading import Reading
-    from hil.heatpump_server import default_model
-    from hil.season import as_shown
+    from hil.season import heatpump_course
 
-    model = default_model(datetime.fromtimestamp(start, UTC))
-    for i in range(n):
-        model.step(step)
-        values = as_shown(dict(model.snapshot()))
-        yield Sample("heatpump", start + (i + 1) * step, ClockState.SYNCED,
+    for t, values in heatpump_course(start, step, n):
+        yield Sample("heatpump", t, ClockState.SYNCED,
                      tuple(Reading(q, v) for q, v in values.items()))
 
 

@@ -24,10 +24,13 @@ import pytest
 
 from agent.delivery.outbox import Pending
 from agent.delivery.store import Store
+from agent.sample import ClockState, Sample
 from agent.trust.keys import init_key
+from drivers.reading import Reading
 from hil.broker import Mosquitto
 from hil.heatpump_server import SimulatedHeatPump
 from hil.pki import BenchCA
+from hil.season import heatpump_course
 from tests.support import (
     GRANT_ALL,
     LogEvents,
@@ -132,16 +135,15 @@ async def test_killed_fifty_times_every_committed_sample_arrives(
 async def test_a_week_without_the_broker_arrives_in_order(tmp_path: Path,
                                                           mosquitto: Mosquitto) -> None:
     """Samples of a week stored while the broker was away, then drained in a few seconds."""
-    from scripts.bench import heatpump_samples
-
     state = tmp_path / "state"
     key = init_key(state / "gateway.key")
     now = time.time()
     n = 7 * 8640
     store = Store(state / "hpagent.db")
     with store.transaction():
-        for sample in heatpump_samples(now - n * 10.0, 10.0, n):
-            store.add_sample(sample)
+        for t, values in heatpump_course(now - n * 10.0, 10.0, n):
+            store.add_sample(Sample("heatpump", t, ClockState.SYNCED,
+                                    tuple(Reading(q, v) for q, v in values.items())))
     store.close()
     config = tmp_path / "hpagent.yaml"
     since = time.strftime("%Y-%m-%d", time.gmtime(now - 9 * 86400))
