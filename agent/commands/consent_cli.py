@@ -1,17 +1,16 @@
 """``hpagent consent``: the resident's grants, given, revoked, listed, shown and audited.
 
 Grants live in the audit log in the state directory (``consent.log``); the running daemon sees a
-change before it makes or sends its next message. A revocation also deletes at once what was
-queued under the grant, so nothing more leaves even while the daemon is stopped. Commands that
-write act as the owner of the state directory (when run as root they take on that user), so
-the service can still extend the log they wrote to.
+change before it makes or sends its next message (and a stopped one before it sends anything),
+withdraws what was queued under a revoked grant and tells the recipient which messages those
+were. Commands that write act as the owner of the state directory (when run as root they take
+on that user), so the service can still extend the log they wrote to.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -117,28 +116,9 @@ def revoke(config: Config, grant_id: str, reason: str | None) -> int:
         audit.append("revoke", now, **body)
     except (AuditLogError, KeyFileError, OSError) as exc:
         return failed(str(exc))
-    withdrawn = _withdraw(config.state_dir / "hpagent.db", grant_id)
-    print(f"revoked {grant_id} ({state.grant.recipient}); {withdrawn} queued messages withdrawn; "
-          "the recipient gets a signed notice")
+    print(f"revoked {grant_id} ({state.grant.recipient}): the agent withdraws what was queued "
+          "under it before it sends another message, and the recipient gets a signed notice")
     return 0
-
-
-def _withdraw(database: Path, grant_id: str) -> int:
-    """Delete what was queued under the grant now, in case the daemon is not running."""
-    if not database.exists():
-        return 0
-    try:
-        db = sqlite3.connect(database, timeout=10.0, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            n = db.execute("DELETE FROM outbox WHERE grant_id=? AND stream != 'consent'",
-                           (grant_id,)).rowcount
-            db.execute("COMMIT")
-            return int(n)
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0  # the daemon withdraws them as soon as it sees the revocation
 
 
 def _states(config: Config) -> tuple[dict[str, GrantState], list[Grant]]:

@@ -173,13 +173,16 @@ class Dispatcher:
                            {"kind": "granted", "terms": g.terms()})
                 self.outbox.note(g.id, "granted")
             return True
-        dropped = self.outbox.drop_grant(g.id)
-        if dropped:
-            log.info("outbox.withdrawn", grant=g.id, recipient=g.recipient, messages=dropped)
+        withdrawn = self.outbox.drop_grant(g.id)
+        if withdrawn:
+            log.info("outbox.withdrawn", grant=g.id, recipient=g.recipient,
+                     messages=sum(len(w["seqs"]) for w in withdrawn.values()))
         if self.outbox.noticed(g.id, "granted") and not self.outbox.noticed(g.id, state.ended):
             body: dict[str, Any] = {"kind": state.ended, "at": rfc3339(state.ended_at or 0.0)}
             if state.reason:
                 body["reason"] = state.reason
+            if withdrawn:  # made, numbered, never sent: not lost
+                body["withdrawn"] = withdrawn
             self._make(making, g.recipient, CONSENT, g.id, body)
             self.outbox.note(g.id, state.ended)
         return False

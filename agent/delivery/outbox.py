@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from agent.delivery.messages import ChainState, new_epoch
 from agent.delivery.store import Store
@@ -97,8 +98,8 @@ class Outbox:
                         (recipient, stream, head.epoch, head.seq, head.hash))
         if recipe is None:
             cur = self.db.execute("INSERT INTO outbox (recipient, stream, grant_id, topic, "
-                                  "token) VALUES (?, ?, ?, ?, ?)",
-                                  (recipient, stream, grant, topic, token))
+                                  "token, epoch, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  (recipient, stream, grant, topic, token, head.epoch, head.seq))
         else:
             r = recipe
             cur = self.db.execute(
@@ -123,12 +124,19 @@ class Outbox:
         row = self.db.execute("SELECT min(first_id) FROM outbox").fetchone()
         return None if row[0] is None else int(row[0])
 
-    def drop_grant(self, grant: str) -> int:
+    def drop_grant(self, grant: str) -> dict[str, dict[str, Any]]:
         """Delete what was queued under ``grant`` and not yet acknowledged, and where its
-        streams stood (a revocation or expiry); returns how many messages went."""
+        streams stood (a revocation or expiry); returns the sequence numbers that went, per
+        stream with its epoch, so the recipient can be told they will never come."""
         self.db.execute("DELETE FROM cursors WHERE grant_id=?", (grant,))
-        return int(self.db.execute("DELETE FROM outbox WHERE grant_id=? AND stream != "
-                                   "'consent'", (grant,)).rowcount)
+        gone: dict[str, dict[str, Any]] = {}
+        for stream, epoch, seq in self.db.execute(
+                "DELETE FROM outbox WHERE grant_id=? AND stream != 'consent' "
+                "RETURNING stream, epoch, seq", (grant,)).fetchall():
+            gone.setdefault(stream, {"epoch": epoch, "seqs": []})["seqs"].append(seq)
+        for entry in gone.values():
+            entry["seqs"].sort()
+        return gone
 
     def exists(self, outbox_id: int) -> bool:
         return self.db.execute("SELECT 1 FROM outbox WHERE id=?",

@@ -68,6 +68,7 @@ class Epoch:
     first_seq: int | None = None
     last_seq: int | None = None
     announced: int | None = None  # the newest seq a heartbeat said exists
+    withdrawn: set[int] = field(default_factory=set)  # made, then withdrawn by a revocation
     hashes: dict[int, str] = field(default_factory=dict, repr=False)
     prev_of: dict[int, str | None] = field(default_factory=dict, repr=False)
 
@@ -75,14 +76,16 @@ class Epoch:
     def gaps(self) -> list[int]:
         if self.first_seq is None or self.last_seq is None:
             return []
-        return [s for s in range(self.first_seq, self.last_seq + 1) if s not in self.hashes]
+        return [s for s in range(self.first_seq, self.last_seq + 1)
+                if s not in self.hashes and s not in self.withdrawn]
 
     @property
     def lost_newest(self) -> list[int]:
         """Sequence numbers a heartbeat announced after the newest one received."""
         if self.announced is None or self.last_seq is None:
             return []
-        return list(range(self.last_seq + 1, self.announced + 1))
+        return [s for s in range(self.last_seq + 1, self.announced + 1)
+                if s not in self.withdrawn]
 
     @property
     def missing(self) -> list[int]:
@@ -297,6 +300,7 @@ class Verifier:
         if name == CONSENT:
             if grant is not None:
                 self._notice(device, grant, kind, payload.get("terms"))
+                self._withdrawn(device, aud, payload.get("withdrawn"))
             return
         if grant is None:
             return
@@ -323,6 +327,23 @@ class Verifier:
                 self._stream(device, aud, name).epochs.append(e)
             e.announced = seq if e.announced is None else max(e.announced, seq)
 
+    def _withdrawn(self, device: str, aud: str, withdrawn: object) -> None:
+        """Messages a revocation withdrew before they were sent: not missing."""
+        if withdrawn is None:
+            return
+        if not isinstance(withdrawn, dict):
+            raise _Bad("malformed notice: withdrawn is not an object")
+        for name, entry in withdrawn.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), str) \
+                    or not _ints(entry.get("seqs")):
+                raise _Bad(f"malformed notice: withdrawn {_quote(name)} needs epoch and seqs")
+            s = self._stream(device, aud, name)
+            e = s.epoch(entry["epoch"])
+            if e is None:
+                e = Epoch(entry["epoch"])
+                s.epochs.append(e)
+            e.withdrawn.update(entry["seqs"])
+
     def _notice(self, device: str, grant: str, kind: object, terms: object) -> None:
         if kind in ("revoked", "expired"):
             self._ended[(device, grant)] = str(kind)
@@ -338,6 +359,11 @@ class Verifier:
                            "from and until")
             self._grants[(device, grant)] = GrantTerms(
                 frozenset(streams), frozenset(fields), resolution, start, until)  # type: ignore[arg-type]
+
+
+def _ints(value: object) -> bool:
+    return isinstance(value, list) and len(value) <= 100_000 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
 def _strings(value: object) -> bool:
