@@ -207,12 +207,12 @@ class Agent:
         self._every(RETENTION_EVERY, self._enforce_retention, "retention")
         self._watch_expiry()
         systemd.notify("READY=1")
-        systemd.start_watchdog(asyncio.get_running_loop())
+        keep_alive = systemd.KeepAlive(asyncio.get_running_loop(), self.status)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([sampling, stopped], return_when=asyncio.FIRST_COMPLETED)
         if not stop.is_set() and sampling.exception() is None:
             await stopped  # nothing to poll (no devices): still a gateway that publishes
-        systemd.notify("STOPPING=1")
+        systemd.notify("STOPPING=1\nSTATUS=stopping: last poll, waiting for acknowledgements")
         self.sampler.stop()
         await sampling
         for timer in self._timers.values():
@@ -225,7 +225,14 @@ class Agent:
         await asyncio.gather(*publishing, return_exceptions=True)
         stopped.cancel()
         log.info("agent.stopped", samples=self.ingest.committed, backlog=self.outbox.backlog())
+        keep_alive.stop()
         self.store.close()
+
+    def status(self) -> str:
+        """One line for ``systemctl status``: what is polled and what waits to be sent."""
+        devices = len(self.sampler.schedules)
+        return (f"polling {devices} device{'' if devices == 1 else 's'}, "
+                f"backlog {self.outbox.backlog()}")
 
 
 async def run_until_signalled(config: Config) -> None:
