@@ -1,0 +1,1 @@
+"""Gateway install and benchmarks (a package, so that `scripts.install_layout` is ours alone)."""
