@@ -54,15 +54,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="install-gateway", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Install hpagent: the hpagent user, a hash-checked environment in "
-                    "/opt/hpagent, the configuration, the signing key, udev names for serial "
-                    "adapters and the hardened systemd unit. Run it again to upgrade: "
+        description="Install hpagent: the hpagent user, a hash-checked environment in\n"
+                    "/opt/hpagent, the configuration, the signing key, udev names for serial\n"
+                    "adapters and the hardened systemd unit. Run it again to upgrade:\n"
                     "configuration and key are kept, a running service is restarted.")
     p.add_argument("--device-id", type=_checked(layout.device_id), metavar="ID",
                    help=f"this gateway's id ({layout.DEVICE_ID_RULE}); needed on a new gateway")
     for name in layout.LINKS:
         p.add_argument(f"--{name}-serial", type=_checked(layout.serial_id), metavar="ID",
-                       help=f"name the adapter with this USB serial id /dev/hpagent-{name}")
+                       help=f"the adapter with this USB serial id becomes /dev/hpagent-{name}")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
                    help="install the pinned packages from DIR, offline (pip --no-index)")
     p.add_argument("--root", type=Path, metavar="DIR",
@@ -90,9 +90,10 @@ class System:
     def run(self, *argv: str, live_only: bool = False, check: bool = True,
             quiet: bool = False) -> int:
         """Run a command (never through a shell); with --root, a live-only one is shown."""
-        if live_only and not self.live:
-            print(f"   not run (--root): {' '.join(argv)}")
-            return 0
+        if live_only:
+            print(f"   {'not run (--root): ' if not self.live else ''}{' '.join(argv)}")
+            if not self.live:
+                return 0
         done = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL if quiet else None)
         if check and done.returncode != 0:
             raise Failed(f"{' '.join(argv)} exited with {done.returncode}")
@@ -171,9 +172,10 @@ def install(args: argparse.Namespace, system: System) -> None:
     was_active = system.live and system.run("systemctl", "is-active", "--quiet", SERVICE,
                                             check=False) == 0
     print("== packages")
-    if importlib.util.find_spec("ensurepip") is None:
-        system.run("apt-get", "install", "-y", "--no-install-recommends", "python3-venv",
-                   live_only=True)
+    if importlib.util.find_spec("ensurepip") is None:  # Debian ships it in python3-venv
+        system.run("apt-get", "update", "--quiet", live_only=True)
+        system.run("apt-get", "install", "--yes", "--quiet", "--no-install-recommends",
+                   "python3-venv", live_only=True)
     print("== user and directories")
     if not system.live or system.run("getent", "passwd", layout.USER, check=False,
                                      quiet=True) != 0:
@@ -261,6 +263,7 @@ def signing_key(system: System) -> None:
         system.run(*as_service, hpagent, "key", "init", "--key-file", key)
     else:
         print(f"   {layout.KEY} exists: kept")
+    system.own(layout.entry(layout.KEY))  # also one made by hand, as root
     system.run(hpagent, "key", "show", "--jwk", "--key-file", key)
 
 

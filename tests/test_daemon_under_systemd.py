@@ -98,5 +98,7 @@ async def test_ready_status_watchdog_and_stopping(tmp_path: Path, mosquitto: Mos
         await recipient.stop()
         notify.close()
     assert code == 0, log.read_text()
-    assert notify.lines.index("READY=1") < notify.lines.index("STOPPING=1")
-    assert any(line.startswith("STATUS=stopping") for line in notify.lines)
+    stopping = notify.lines.index("STOPPING=1")
+    assert notify.lines.index("READY=1") < stopping
+    assert notify.lines[stopping + 1].startswith("STATUS=stopping")
+    assert not any(line.startswith("STATUS=polling") for line in notify.lines[stopping:])

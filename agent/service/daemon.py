@@ -212,7 +212,7 @@ class Agent:
         await asyncio.wait([sampling, stopped], return_when=asyncio.FIRST_COMPLETED)
         if not stop.is_set() and sampling.exception() is None:
             await stopped  # nothing to poll (no devices): still a gateway that publishes
-        systemd.notify("STOPPING=1\nSTATUS=stopping: last poll, waiting for acknowledgements")
+        keep_alive.stopping("stopping: last poll, waiting for acknowledgements")
         self.sampler.stop()
         await sampling
         for timer in self._timers.values():

@@ -58,6 +58,12 @@ class KeepAlive:
             notify("\n".join(lines))
         self._timer = self._loop.call_later(self._every, self._tick)
 
+    def stopping(self, status: str) -> None:
+        """STOPPING=1 with a last status line; the watchdog goes on until :meth:`stop`."""
+        self._status = lambda: status
+        self._said = status
+        notify(f"STOPPING=1\nSTATUS={status}")
+
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
