@@ -2,12 +2,15 @@
 
 The sources are real: a flag file in a temporary directory, a ``timedatectl`` stand-in that is
 a real executable (it prints what timedatectl prints and counts its calls), the kernel's own
-answer where this machine gives one.
+answer, and that answer under the seccomp filter that the unit's ``ProtectClock=`` installs.
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,6 +99,36 @@ def test_the_first_source_with_an_answer_wins(tmp_path: Path) -> None:
 def test_the_kernel_answers_here_without_a_sandbox() -> None:
     """This process has no seccomp filter: adjtimex answers, synced or not."""
     assert KernelClock()() in (ClockState.SYNCED, ClockState.UNSYNCED)
+
+
+# What ProtectClock= does (systemd's @clock set, refused with EPERM), through libseccomp, then
+# the clock's sources as the service has them: the kernel, and timesyncd's flag (argv[1]).
+UNDER_PROTECT_CLOCK = """\
+import ctypes, ctypes.util, errno, sys
+from pathlib import Path
+seccomp = ctypes.CDLL(ctypes.util.find_library("seccomp"))
+seccomp.seccomp_init.restype = ctypes.c_void_p
+context = ctypes.c_void_p(seccomp.seccomp_init(ctypes.c_uint32(0x7FFF0000)))  # SCMP_ACT_ALLOW
+refuse = ctypes.c_uint32(0x00050000 | errno.EPERM)  # SCMP_ACT_ERRNO(EPERM)
+for name in (b"adjtimex", b"clock_adjtime", b"clock_settime", b"settimeofday"):
+    number = seccomp.seccomp_syscall_resolve_name(name)
+    assert seccomp.seccomp_rule_add(context, refuse, number, 0) == 0
+assert seccomp.seccomp_load(context) == 0
+from agent.service.clock import KernelClock, SystemClock, timesync_flag
+kernel = KernelClock()
+print(kernel(), SystemClock([kernel, timesync_flag(Path(sys.argv[1]))], boot="b").state())
+"""
+
+
+def test_under_protect_clock_the_kernel_is_silent_and_timesyncd_answers(tmp_path: Path) -> None:
+    if ctypes.util.find_library("seccomp") is None:
+        pytest.skip("libseccomp is not installed (Debian's libseccomp2, which systemd needs)")
+    flag = tmp_path / "synchronized"
+    flag.touch()
+    done = subprocess.run([sys.executable, "-c", UNDER_PROTECT_CLOCK, str(flag)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "synced"]
 
 
 BOOT = "6f1e0c3a-2b7d-4c55-9a1e-3d2f7b8c9e01"
