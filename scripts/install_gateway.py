@@ -118,8 +118,10 @@ class System:
             print(f"   {entry.path}: unchanged")
         else:
             new = target.with_name(f".{target.name}.new")
-            new.write_text(text)
-            new.chmod(entry.mode)
+            new.unlink(missing_ok=True)
+            with os.fdopen(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode),
+                           "w") as file:
+                file.write(text)
             new.replace(target)
             print(f"   {entry.path}: written")
         self.own(entry)
@@ -138,7 +140,7 @@ class System:
 def preflight(args: argparse.Namespace, system: System) -> None:
     """Refuse what cannot work before anything is changed (usage errors exit 2)."""
     if (args.uninstall or args.purge or args.list_serial) and (
-            args.device_id or args.wheelhouse or any(links(args).values())):
+            args.device_id or args.wheelhouse or links(args)):
         raise BadArgument("--uninstall, --purge and --list-serial take no install options")
     if args.root is not None and args.root.resolve() == Path("/"):
         raise BadArgument("--root /: leave --root out to install into this system")
