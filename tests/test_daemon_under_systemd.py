@@ -76,7 +76,7 @@ async def test_ready_status_watchdog_and_stopping(tmp_path: Path, mosquitto: Mos
     config, state = set_up(tmp_path, heatpump.port, mosquitto.port)
     notify = NotifySocket(tmp_path / "notify")
     recipient = Recipient(mosquitto.port, load_private_key(state / "gateway.key").public_key(),
-                          topic="hpagent/v1/gw-daemon/samples")
+                          topic="hpagent/v1/gw-daemon/local/#")
     await recipient.start()
     program = ["-c", UNDER_WX] if wx_denied else ["-m", "agent"]
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
