@@ -14,6 +14,15 @@ Physics, deliberately simple but with the effects a performance meter has to get
   between the condensing and evaporating temperatures; the supply temperature follows a
   weather-compensated heating curve; the compressor modulates down to a minimum and below that
   cycles on and off, with minimum run and off times.
+* Emitters (when the house has :class:`~hil.house.Emitters`): the controller holds at least the
+  heating curve's supply temperature, so the unit gives what the radiators take at that
+  temperature, or more when the house asks for more (its room correction raises the supply);
+  the water temperatures are the ones at which the radiators give that heat. A curve steeper
+  than the radiators need therefore overheats in runs and cycles; radiators too small for the
+  curve need a hotter supply. Without emitters the supply simply follows the curve.
+* Backup heater (``backup_heater_w`` > 0): an electric element in the heating water that
+  switches on while the heat owed to the house exceeds ``backup_start_wh`` and the outdoor
+  temperature is below ``backup_release_temp``; its electricity has a counter of its own.
 * Domestic hot water: a tank reheated once a day (higher supply temperature, lower COP), or at
   further scheduled hours.
 * Defrost: in the icing band of outdoor temperatures, after some accumulated run time, the unit
@@ -37,11 +46,12 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from hil.house import WATER_CP, DhwTank, House, Outdoor, first_daily_event
+from hil.heatpump_unit import BackupHeater, HeatPump
+from hil.house import WATER_CP, House, Outdoor, first_daily_event
 
 MODES: Final = ("off", "heating", "dhw", "defrost", "cooling")
 _OFF, _HEATING, _DHW, _DEFROST = 0, 1, 2, 3  # indices into MODES; cooling is never produced
@@ -49,69 +59,8 @@ _OFF, _HEATING, _DHW, _DEFROST = 0, 1, 2, 3  # indices into MODES; cooling is ne
 MAX_SUBSTEP_S: Final = 10.0
 _J_PER_KWH = 3.6e6
 _DAY_S = 86_400.0
-_KELVIN = 273.15
 _SUPPLY_TAU_RUNNING_S = 120.0  # supply sensor settles within minutes once the compressor runs
 _WATER_TAU_IDLE_S = 900.0  # standing water cools toward the room in a quarter of an hour
-_CAPACITY_RATING = (7.0, -7.0)  # outdoor temperatures of the A7 and A-7 rating points, °C
-_COP_BOUNDS = (1.0, 7.0)
-
-
-@dataclass(frozen=True, slots=True)
-class HeatPump:
-    """A 6 kW monobloc air-to-water heat pump with its controller."""
-
-    nominal_heat_w: float = 6000.0  # maximum output at A7/W35
-    capacity_at_minus7: float = 0.7  # fraction of nominal at A-7; linear between, flat outside
-    min_modulation: float = 0.3  # minimum output as a fraction of the current maximum
-    carnot_efficiency: float = 0.45
-    condenser_approach_k: float = 3.0  # condensing temperature = supply + approach
-    evaporator_approach_k: float = 6.0  # evaporating temperature = outdoor - approach
-    curve_mild: tuple[float, float] = (10.0, 35.0)  # heating curve point (outdoor, supply) °C
-    curve_cold: tuple[float, float] = (-10.0, 50.0)
-    design_flow_lpm: float = 17.0  # ΔT ≈ 5 K at 6 kW
-    standby_w: float = 15.0
-    min_run_s: float = 600.0
-    min_off_s: float = 600.0
-    freq_min_hz: float = 20.0  # at minimum modulation
-    freq_max_hz: float = 90.0  # at full output
-    defrost_band: tuple[float, float] = (-7.0, 5.0)  # outdoor °C where the evaporator ices
-    defrost_interval_s: tuple[float, float] = (2700.0, 3600.0)  # run time between defrosts
-    defrost_duration_s: float = 300.0
-    defrost_heat_w: float = -2000.0  # heat drawn from the heating water while defrosting
-    controller_gain_w_per_k: float = 1000.0  # proportional correction on indoor error
-    controller_reset_time_h: float = 6.0  # integral time of the indoor-temperature PI
-    controller_integral_limit_w: float = 1000.0  # anti-windup clamp of the integral term
-    cycling_band_wh: float = 150.0  # heat deficit/surplus that starts/stops the compressor
-    tank: DhwTank = field(default_factory=DhwTank)
-
-    def max_heat_w(self, outdoor: float) -> float:
-        """Maximum thermal output at ``outdoor`` °C (capacity drops as the air gets colder)."""
-        warm, cold = _CAPACITY_RATING
-        x = min(max(outdoor, cold), warm)
-        drop = 1.0 - self.capacity_at_minus7
-        return self.nominal_heat_w * (self.capacity_at_minus7 + drop * (x - cold) / (warm - cold))
-
-    def heating_curve(self, outdoor: float) -> float:
-        """Weather-compensated supply setpoint: linear between the two curve points, clamped."""
-        (t_mild, s_mild), (t_cold, s_cold) = self.curve_mild, self.curve_cold
-        x = min(max(outdoor, t_cold), t_mild)
-        return s_cold + (s_mild - s_cold) * (x - t_cold) / (t_mild - t_cold)
-
-    def cop(self, supply: float, outdoor: float) -> float:
-        """COP = η·T_cond/(T_cond - T_evap) (Carnot heating COP times η), clamped to [1, 7]."""
-        t_cond = supply + self.condenser_approach_k + _KELVIN
-        t_evap = outdoor - self.evaporator_approach_k + _KELVIN
-        lo, hi = _COP_BOUNDS
-        lift = t_cond - t_evap
-        if lift <= 0.0:
-            return hi
-        return min(max(self.carnot_efficiency * t_cond / lift, lo), hi)
-
-    def compressor_freq_hz(self, modulation: float) -> float:
-        """Frequency proportional to output between minimum modulation and full output."""
-        span = (modulation - self.min_modulation) / (1.0 - self.min_modulation)
-        span = min(max(span, 0.0), 1.0)
-        return self.freq_min_hz + (self.freq_max_hz - self.freq_min_hz) * span
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +71,8 @@ class GroundTruth:
     seasonal performance factor (heating + dhw + defrost heat, i.e. positive heat minus the
     defrost heat) / (all electricity, standby included); NaN before any electricity was used.
     ``external_heat_kwh`` is the heat other appliances put into the house node
-    (:attr:`HeatPumpModel.external_heat_w`); it is not the heat pump's.
+    (:attr:`HeatPumpModel.external_heat_w`); it is not the heat pump's. ``backup_kwh`` is the
+    backup element's electricity (and heat): outside the unit's heat and electricity above.
     """
 
     heat_kwh: dict[str, float]
@@ -131,6 +81,7 @@ class GroundTruth:
     compressor_starts: int
     running_seconds: float
     external_heat_kwh: float = 0.0
+    backup_kwh: float = 0.0
 
     @property
     def positive_heat_kwh(self) -> float:
@@ -212,8 +163,7 @@ class HeatPumpModel:
         self._frost_s = 0.0  # run time in the icing band since the last defrost
         self._defrost_after_s = self._rng.uniform(*heatpump.defrost_interval_s)
         self._defrost_started = -math.inf
-        self._defrost_el_w = 0.0
-        self._defrost_freq = 0.0
+        self._defrost_el_w = self._defrost_freq = 0.0  # held through a defrost
         # Constants of the hot path: the cycling band and the tank's heat capacity, in joules.
         self._band_j, self._tank_capacity_j_per_k = (heatpump.cycling_band_wh * 3600.0,
                                                      heatpump.tank.heat_capacity_j_per_k)
@@ -232,9 +182,11 @@ class HeatPumpModel:
         self._starts = 0
         self._running_s = 0.0
         self._external_j = 0.0
+        self.backup = BackupHeater(heatpump)
+        # The water's flow as heat per kelvin; what the emitters take at the curve's supply.
+        self._water_w_per_k, self._curve_heat = heatpump.design_flow_lpm / 60.0 * WATER_CP, 0.0
         # Device counters: positive heat only; electricity per the mode a defrost interrupted.
-        self._dev_heat_j = 0.0
-        self._dev_el_j = 0.0
+        self._dev_heat_j = self._dev_el_j = 0.0
         self._dev_heat_mode_j = [0.0] * len(MODES)
         self._dev_el_mode_j = [0.0] * len(MODES)
 
@@ -281,11 +233,13 @@ class HeatPumpModel:
             compressor_starts=self._starts,
             running_seconds=self._running_s,
             external_heat_kwh=self._external_j / _J_PER_KWH,
+            backup_kwh=self.backup.energy_j / _J_PER_KWH,
         )
 
     def snapshot(self) -> dict[str, float | str]:
-        """The state under vocabulary names, in vocabulary units (°C, W, l/min, Hz, kWh)."""
-        return {
+        """The state under vocabulary names, in vocabulary units (°C, W, l/min, Hz, kWh); the
+        backup element's counter and switch only on a unit that has one."""
+        values: dict[str, float | str] = {
             "hp.supply_temp": self.supply_temp,
             "hp.return_temp": self.return_temp,
             "hp.outdoor_temp": self.outdoor_temp,
@@ -303,6 +257,10 @@ class HeatPumpModel:
             "hp.dhw_temp": self.dhw_temp,
             "room.temp": self.indoor_temp,
         }
+        if self.heatpump.backup_heater_w > 0.0:
+            values["hp.backup_heater_energy"] = self.backup.energy_j / _J_PER_KWH
+            values["hp.backup_heater"] = self.backup.on
+        return values
 
     def step(self, dt: float) -> None:
         """Advance ``dt`` seconds, in equal sub-steps of at most ``MAX_SUBSTEP_S``."""
@@ -427,7 +385,10 @@ class HeatPumpModel:
         else:
             # Supply approaches its target (heating curve, hot water, or the room while the
             # reversed cycle chills the loop); return = supply - Q/(ṁ·cp).
-            if mode == _HEATING:
+            emitters = self.house.emitters
+            if mode == _HEATING and emitters is not None:
+                target = emitters.supply_for(heat, t_in, self._water_w_per_k)
+            elif mode == _HEATING:
                 target = hp.heating_curve(t_out)
             elif mode == _DHW:
                 target = hp.tank.supply_temp
@@ -460,6 +421,9 @@ class HeatPumpModel:
         # Defrost heat comes out of the heating water, hence out of the house.
         to_house = heat if mode in (_HEATING, _DEFROST) else 0.0
         to_tank = heat if mode == _DHW else 0.0
+        if self.heatpump.backup_heater_w > 0.0:
+            released = self.heating_enabled and mode != _DHW
+            to_house += self.backup.heat(released, t_out, demand - to_house, h)
         external = self.external_heat_w
         t_in = self.indoor_temp
         balance = (to_house + external + house.gains_w
@@ -488,6 +452,20 @@ class HeatPumpModel:
             self._dev_heat_mode_j[mode] += heat_j
         self._elapsed += h
 
+    def _heating_want(self, demand: float, t_out: float) -> float:
+        """Heat the unit aims to give while heating: the house's demand, but with emitters at
+        least what they take at the curve's supply, and no more than at the highest supply."""
+        emitters = self.house.emitters
+        if emitters is None:
+            return demand
+        hp, room, water = self.heatpump, self.indoor_temp, self._water_w_per_k
+        self._curve_heat = emitters.heat_at(hp.heating_curve(t_out), room, water,
+                                            self._curve_heat)
+        want = max(demand, self._curve_heat)
+        if emitters.supply_for(want, room, water) > hp.max_supply_temp:
+            want = emitters.heat_at(hp.max_supply_temp, room, water, want)
+        return want
+
     def _substep(self, h: float) -> None:
         hp = self.heatpump
         t = self._t0 + self._elapsed
@@ -499,7 +477,7 @@ class HeatPumpModel:
         mode = self._next_mode(t)
         # Modulate to the demand within [minimum modulation, capacity]; hot water runs flat out.
         if mode == _HEATING:
-            heat = min(max(demand, p_max * hp.min_modulation), p_max)
+            heat = min(max(self._heating_want(demand, t_out), p_max * hp.min_modulation), p_max)
         elif mode == _DHW:
             heat = p_max
         else:

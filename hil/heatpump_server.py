@@ -17,7 +17,8 @@ import structlog
 from drivers.profile import Profile, load_profile
 from drivers.reading import Value
 from drivers.tasks import cancel
-from hil.heatpump_model import HeatPump, HeatPumpModel
+from hil.heatpump_model import HeatPumpModel
+from hil.heatpump_unit import HeatPump
 from hil.house import House
 from hil.modbus_device import SimulatedModbusDevice
 from hil.weather import OutdoorCourse

@@ -1,9 +1,10 @@
 """The house and its hot water tank, as the bench's heat pump and boiler models both heat them.
 
 A Dutch terraced house is one thermal node (``C·dT/dt = Q + gains - H·(T_in - T_out)``; the
-models integrate it); the tank has a daily reheat and fixed daily draws. Both appliances of
-a hybrid installation (:mod:`hil.hybrid`) share these, and :func:`first_daily_event` places
-their daily schedules.
+models integrate it); its radiators (:class:`Emitters`, optional) tie the heat they give to the
+water temperature; the tank has a daily reheat and fixed daily draws. Both appliances of a hybrid
+installation (:mod:`hil.hybrid`) share these, and :func:`first_daily_event` places their daily
+schedules.
 """
 
 from __future__ import annotations
@@ -37,14 +38,62 @@ class Outdoor(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Emitters:
+    """The house's radiators, rated as EN 442-1 rates them.
+
+    ``nominal_w`` is their heat output at a mean water temperature ``nominal_excess_k`` (50 K)
+    above the room (75/65/20 °C); at other temperatures the output scales with the excess to the
+    power ``exponent`` (EN 442-2's radiator exponent, 1.3 for panel radiators). The water's heat
+    capacity is neglected: the heat that reaches the emitters is the heat they give.
+    """
+
+    nominal_w: float = 11_500.0
+    exponent: float = 1.3
+    nominal_excess_k: float = 50.0
+
+    def supply_for(self, heat_w: float, room: float, water_w_per_k: float) -> float:
+        """Supply temperature at which they give ``heat_w`` to a room at ``room`` °C, with a water
+        flow of ``water_w_per_k`` (ṁ·cp): the mean water temperature plus half the spread."""
+        if heat_w <= 0.0:
+            return room
+        excess = self.nominal_excess_k * math.pow(heat_w / self.nominal_w, 1.0 / self.exponent)
+        return room + excess + heat_w / (2.0 * water_w_per_k)
+
+    def heat_at(self, supply: float, room: float, water_w_per_k: float, guess: float) -> float:
+        """Heat they give when the water arrives at ``supply`` °C: the root of
+        Q = nominal·((supply - Q/(2·ṁcp) - room)/ΔT_n)^n, by Newton from ``guess`` (the previous
+        answer: the root moves little between sub-steps)."""
+        x = supply - room
+        if x <= 0.0:
+            return 0.0
+        n, scale, half = self.exponent, self.nominal_w, 0.5 / water_w_per_k
+        q = guess if 0.0 < guess < 2.0 * water_w_per_k * x else \
+            scale * (x / self.nominal_excess_k) ** n
+        for _ in range(4):
+            mean = (x - q * half) / self.nominal_excess_k
+            if mean <= 0.0:
+                q = x / half * 0.5  # overshot past the spread: restart from half of it
+                continue
+            power = scale * mean**n
+            slope = 1.0 + n * power / mean * half / self.nominal_excess_k
+            q -= (q - power) / slope
+        return max(q, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
 class House:
-    """A Dutch terraced house as a single thermal node."""
+    """A Dutch terraced house as a single thermal node.
+
+    ``emitters``: its radiators, when the heating water's temperature should follow from the
+    heat they give (None: ideal emitters, the water follows the heating curve).
+    """
 
     heat_loss_w_per_k: float = 180.0  # H: transmission + ventilation
     thermal_mass_j_per_k: float = 180.0 * 40.0 * 3600.0  # C, so that tau = C/H = 40 h
     setpoint: float = 20.0  # °C
     initial_temp: float = 20.0  # °C
     gains_w: float = 300.0  # internal + solar, constant
+    emitters: Emitters | None = None
 
     @property
     def time_constant_h(self) -> float:

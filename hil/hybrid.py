@@ -61,10 +61,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal, get_args
 
 from drivers.reading import Value
+from drivers.vocabulary import VOCABULARY
 from hil import boiler_model, heatpump_model, house
 from hil.boiler_model import DEFAULT_DRAWS, Boiler, BoilerModel, BoilerTruth, TapDraw
-from hil.heatpump_model import GroundTruth, HeatPump, HeatPumpModel
-from hil.house import DhwTank, House, Outdoor
+from hil.heat_meter import HeatMeter, HeatMeterModel
+from hil.heatpump_model import GroundTruth, HeatPumpModel
+from hil.heatpump_unit import HeatPump
+from hil.house import DhwTank, Emitters, House, Outdoor
 from hil.p1_meter import HouseholdLoad
 
 DhwSource = Literal["boiler", "heat_pump", "both"]
@@ -77,8 +80,14 @@ _WATER_CP = 4186.0  # J/(kg·K), as in the two models
 _DAY_S = 86_400.0
 _SLOT_S = 600.0  # HouseholdLoad is constant within each 10-minute slot of Unix time
 
-# A hybrid's heat pump is smaller than an all-electric one: 4 kW at A7/W35 (flow for ΔT ≈ 5 K).
-HYBRID_HEAT_PUMP: Final = HeatPump(nominal_heat_w=4000.0, design_flow_lpm=11.5)
+# A hybrid's heat pump is smaller than an all-electric one: 4 kW at A7/W35 (flow for ΔT ≈ 5 K);
+# its heating curve is the one the house's radiators need (HYBRID_HOUSE): 50 °C at -10 °C.
+HYBRID_HEAT_PUMP: Final = HeatPump(nominal_heat_w=4000.0, design_flow_lpm=11.5,
+                                   curve_mild=(10.0, 32.0))
+# Radiators of 11.5 kW at 75/65/20 °C: the house's 5.1 kW at -10 °C with 50 °C supply and the
+# hybrid's flow, i.e. the Dutch "low temperature ready" design (ISSO 51 heat loss, 50 °C design
+# supply); HYBRID_HEAT_PUMP's straight curve matches them within 0.5 K from -10 to +15 °C.
+HYBRID_HOUSE: Final = House(emitters=Emitters(nominal_w=11_500.0))
 
 
 def draw_kwh(draw: TapDraw, boiler: Boiler) -> float:
@@ -91,7 +100,7 @@ def draw_kwh(draw: TapDraw, boiler: Boiler) -> float:
 class HybridConfig:
     """The installation: appliances, the hybrid controller's settings and who makes hot water."""
 
-    house: House = field(default_factory=House)
+    house: House = HYBRID_HOUSE
     heatpump: HeatPump = HYBRID_HEAT_PUMP
     boiler: Boiler = field(default_factory=Boiler)
     bivalent_temp: float = -2.0  # °C: below it the boiler takes over space heating
@@ -103,10 +112,15 @@ class HybridConfig:
     tank: DhwTank | None = None  # None: 200 l ("both") or 300 l reheated twice ("heat_pump")
     boiler_standby_w: float = 3.0  # the boiler's electronics
     boiler_burner_w: float = 45.0  # fan and pump while the flame burns
+    heat_meter: HeatMeter | None = None  # a heat meter on the heat pump's flow
+    frozen_sensor: str | None = None  # a quantity whose reading stops changing (a dead sensor)
+    frozen_after_s: float = 0.0  # ... this long after the start
 
     def __post_init__(self) -> None:
         if self.dhw not in get_args(DhwSource):
             raise ValueError(f"dhw must be one of {get_args(DhwSource)}, not {self.dhw!r}")
+        if self.frozen_sensor is not None and self.frozen_sensor not in VOCABULARY:
+            raise ValueError(f"frozen_sensor {self.frozen_sensor!r} is not a quantity")
         if self.bivalent_hysteresis_k < 0.0:
             raise ValueError("bivalent_hysteresis_k must not be negative")
 
@@ -264,6 +278,9 @@ class HybridInstallation:
                                   heat_demand=self._boiler_demand, draws=boiler_draws,
                                   draw_spread=cfg.draw_spread, seed=boiler_seed)
         self.heatpump.heating_enabled = self._outdoor.value >= cfg.bivalent_temp
+        self.heat_meter = (None if cfg.heat_meter is None
+                           else HeatMeterModel(cfg.heat_meter, self._t0))
+        self._frozen: Value | None = None  # the dead sensor's last reading
 
         self._idle_s = 0.0  # boiler time owed: an idle stretch not yet simulated
         self._draw_seconds = [d.hour * 3600.0 for d in boiler_draws]  # the draws' second of day
@@ -342,10 +359,19 @@ class HybridInstallation:
 
         ``room.temp`` is the house's; ``boiler.modulation`` is :attr:`modulation`.
         """
-        heatpump = self.heatpump.snapshot()
+        hp = self.heatpump
+        heatpump = hp.snapshot()
         values: dict[str, Value] = {**heatpump, **self.boiler.snapshot()}
         values["room.temp"] = heatpump["room.temp"]  # the house's, not the boiler's estimate
         values["boiler.modulation"] = self._modulation
+        if self.heat_meter is not None:
+            values.update(self.heat_meter.snapshot(hp.supply_temp, hp.return_temp, hp.flow,
+                                                   hp.heat_power))
+        frozen = self.config.frozen_sensor
+        if frozen is not None and self._elapsed >= self.config.frozen_after_s:
+            if self._frozen is None:
+                self._frozen = values[frozen]
+            values[frozen] = self._frozen
         return values
 
     def take_events(self) -> list[tuple[float, str, Value]]:
@@ -413,6 +439,8 @@ class HybridInstallation:
             hp.external_heat_w = self._run_boiler(h)
 
         hp.step(h)
+        if self.heat_meter is not None:
+            self.heat_meter.advance(t, h, hp.heat_power)
         self._elapsed += h
         if t >= self._day_end:  # a tick counts for the UTC day it starts in
             self._days[self._day] = (self._day_integral, self._day_seconds)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from drivers.timestamps import rfc3339
 from drivers.vocabulary import VOCABULARY, Kind
 from hil import p1_meter
 from hil.boiler_model import CALORIFIC_VALUE_MJ_M3
+from hil.faults import FAULTS, describe, plant
 from hil.hybrid import MODULATION_STEP, HybridConfig, HybridInstallation, HybridTruth
 from hil.weather import OutdoorCourse
 
@@ -83,6 +84,8 @@ class SeasonTruth:
     counters: dict[str, float]  # last minus first value of every counter in the recording
     truth: HybridTruth
     config: HybridConfig
+    faults: tuple[str, ...] = ()  # planted (hil.faults), already applied to config
+    heat_meter: dict[str, float] | None = None  # the meter's own truth: blind time, heat missed
 
     @property
     def path(self) -> Path:
@@ -99,6 +102,7 @@ class SeasonTruth:
             "end": rfc3339(self.end.timestamp()),
             "step_s": self.step,
             "seed": self.seed,
+            "faults": describe(self.faults),
             "lines": self.lines,
             "events": self.events,
             "heat_kwh": tr.heat_kwh,
@@ -115,6 +119,8 @@ class SeasonTruth:
             "daily_mean_outdoor": {d.isoformat(): t for d, t in tr.daily_mean_outdoor.items()},
             "mode_seconds": {m: s for m, s in tr.heatpump.mode_seconds.items() if m != "cooling"},
             "compressor_starts": tr.heatpump.compressor_starts,
+            "backup_heater_kwh": tr.heatpump.backup_kwh,
+            "heat_meter": self.heat_meter,
             "burner_starts": {"total": tr.boiler.burner_starts,
                               "dhw": tr.boiler.dhw_burner_starts},
             "counters": self.counters,
@@ -140,6 +146,12 @@ class SeasonTruth:
                 },
                 "heat_pump": {
                     "nominal_heat_w": hp.nominal_heat_w,
+                    "heating_curve": [list(hp.curve_mild), list(hp.curve_cold)],
+                    "design_flow_lpm": hp.design_flow_lpm,
+                    "min_run_s": hp.min_run_s,
+                    "min_off_s": hp.min_off_s,
+                    "backup_heater_w": hp.backup_heater_w,
+                    "backup_release_temp": hp.backup_release_temp,
                     "min_modulation": hp.min_modulation,
                     "standby_w": hp.standby_w,
                     "defrost_band": list(hp.defrost_band),
@@ -154,6 +166,8 @@ class SeasonTruth:
                     "heat_loss_w_per_k": house.heat_loss_w_per_k,
                     "setpoint": house.setpoint,
                     "gains_w": house.gains_w,
+                    "radiators_w_at_50k": None if house.emitters is None
+                    else house.emitters.nominal_w,
                 },
                 "meters": {
                     "gas_capture_s": GAS_CAPTURE_S,
@@ -171,13 +185,14 @@ def truth_path(recording: Path) -> Path:
 
 
 def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0, seed: int = 1,
-               config: HybridConfig | None = None,
+               config: HybridConfig | None = None, faults: Sequence[str] = (),
                progress: Callable[[HybridInstallation, int], None] | None = None) -> SeasonTruth:
     """Simulate [start, end) and write the recording to ``out`` and its truth next to it.
 
     One line at ``start`` and one after every ``step`` seconds (the last step may be shorter,
-    to end at ``end``). ``progress`` is called after every simulated week with the
-    installation and the number of lines written so far.
+    to end at ``end``). ``faults`` (names of :data:`hil.faults.FAULTS`) are planted in
+    ``config``. ``progress`` is called after every simulated week with the installation and
+    the number of lines written so far.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be timezone-aware")
@@ -185,7 +200,7 @@ def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0,
         raise ValueError(f"the season must end after it starts ({start} .. {end})")
     if not 0.0 < step <= MAX_STEP_S:
         raise ValueError(f"step must be more than 0 and at most {MAX_STEP_S:g} s, not {step!r}")
-    config = config or HybridConfig()
+    config = plant(config or HybridConfig(), faults)
     t0, t_end = start.timestamp(), end.timestamp()
     inst = HybridInstallation(config, outdoor=OutdoorCourse(seed=seed), start=start, seed=seed)
     gas_at = math.floor(t0 / GAS_CAPTURE_S) * GAS_CAPTURE_S
@@ -224,8 +239,11 @@ def run_season(out: Path, *, start: datetime, end: datetime, step: float = 10.0,
                 next_week += _WEEK_S
     counters = {name: float(q[name]) - float(first[name]) for name in q
                 if VOCABULARY[name].kind is Kind.COUNTER}
+    meter = inst.heat_meter
     result = SeasonTruth(out, start.astimezone(UTC), end.astimezone(UTC), step, seed, lines,
-                         events, counters, inst.truth, config)
+                         events, counters, inst.truth, config, tuple(faults),
+                         None if meter is None else {"air_seconds": meter.air_seconds,
+                                                     "missed_kwh": meter.missed_kwh})
     result.path.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
     return result
 
@@ -276,10 +294,12 @@ def parse_when(text: str) -> datetime:
 
 
 def main(out: Path, start: str = DEFAULT_START, end: str = DEFAULT_END, step: float = 10.0,
-         seed: int = 1, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+         seed: int = 1, faults: Sequence[str] = (), *, stdout: TextIO | None = None,
+         stderr: TextIO | None = None) -> int:
     """``hpagent hil season``: run a season into ``out``; print weekly progress and a summary.
 
     ``end`` is exclusive (the season ``2025-10-01`` .. ``2026-05-01`` is October to April).
+    ``faults`` are names of :data:`hil.faults.FAULTS`, each maybe a comma-separated list.
     Returns the exit status: 0, or 2 for bad arguments, 1 when the files cannot be written.
     """
     stdout = stdout or sys.stdout
@@ -290,6 +310,7 @@ def main(out: Path, start: str = DEFAULT_START, end: str = DEFAULT_END, step: fl
             raise ValueError(f"--to {end} is not after --from {start}")
         if not 0.0 < step <= MAX_STEP_S:
             raise ValueError(f"--step must be more than 0 and at most {MAX_STEP_S:g} s")
+        planted = fault_names(faults)
     except ValueError as exc:
         print(f"hil season: {exc}", file=stderr)
         return 2
@@ -300,15 +321,30 @@ def main(out: Path, start: str = DEFAULT_START, end: str = DEFAULT_END, step: fl
               f"SPF {tr.spf:4.2f}  gas {tr.gas_m3['total']:7.2f} m³", file=stdout, flush=True)
 
     print(f"hil season: {t0:%Y-%m-%d %H:%M} .. {t1:%Y-%m-%d %H:%M} UTC, step {step:g} s, "
-          f"seed {seed} -> {out}", file=stdout, flush=True)
+          f"seed {seed}{', faults ' + ', '.join(planted) if planted else ''} -> {out}",
+          file=stdout, flush=True)
     try:
-        result = run_season(out, start=t0, end=t1, step=step, seed=seed, progress=weekly)
+        result = run_season(out, start=t0, end=t1, step=step, seed=seed, faults=planted,
+                            progress=weekly)
     except OSError as exc:
         print(f"hil season: cannot write {exc.filename or out}: {exc.strerror or exc}",
               file=stderr)
         return 1
     print(summary(result), file=stdout)
     return 0
+
+
+def fault_names(given: Sequence[str]) -> tuple[str, ...]:
+    """``--fault`` values (repeated, or comma-separated) as known fault names, each once."""
+    names: list[str] = []
+    for item in given:
+        for name in (n.strip() for n in item.split(",")):
+            if name and name not in FAULTS:
+                raise ValueError(f"--fault {name!r} is not a fault of the bench; choose from "
+                                 f"{', '.join(FAULTS)}")
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
 
 
 def summary(result: SeasonTruth) -> str:
@@ -334,6 +370,7 @@ def summary(result: SeasonTruth) -> str:
         f"{tr.grid_import_kwh:.1f} kWh",
         f"outdoor        {len(tr.daily_mean_outdoor)} days, mean "
         f"{_mean(list(tr.daily_mean_outdoor.values())):.2f} °C",
+        *(f"fault planted  {f['name']}: {f['what']}" for f in describe(result.faults)),
     ])
 
 

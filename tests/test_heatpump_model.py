@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hil.heatpump_model import MODES, HeatPump, HeatPumpModel
+from hil.heatpump_model import MODES, HeatPumpModel
+from hil.heatpump_unit import HeatPump
 from hil.house import DhwTank, House
 from hil.weather import DE_BILT_NORMALS, OutdoorCourse, daily_mean
 
