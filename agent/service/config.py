@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from agent.diagnosis.thresholds import DiagnosisConfig
 from agent.figures.installation import Installation
 from agent.service.defaults import DEFAULT_STATE_DIR
 from drivers.yamlfile import LocatedError, YamlFileError, load_model, problems_at
@@ -441,6 +442,9 @@ class Config(_Model):
     installation: Installation = Field(
         default_factory=Installation, description="What the performance figures must know "
         "about the installation: meters, boiler, references, advice, guarantee.")
+    diagnosis: DiagnosisConfig = Field(
+        default_factory=DiagnosisConfig, description="Why it underperforms: the design the "
+        "findings hold the installation against, and each rule's thresholds.")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Why an installation underperforms: rules over the ledger and samples -> findings. Pure."""
