@@ -75,9 +75,9 @@ def test_parallel_reading_gives_the_same_ledger() -> None:
 
 
 def ledger_from_range(path: Path, start: int, end: int, inst: Installation) -> Any:
-    from agent.commands.report import _ledger_of_range
+    from agent.commands.report import read_range
 
-    return _ledger_of_range(path, start, end, spec_for(inst))
+    return read_range(path, start, end, spec_for(inst), None)[0]
 
 
 def test_cli_report_table_and_json(tmp_path: Path) -> None:

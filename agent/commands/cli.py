@@ -17,6 +17,7 @@ import typer
 from agent.service.defaults import DEFAULT_CONFIG, DEFAULT_STATE_DIR, EX_CONFIG
 
 if TYPE_CHECKING:
+    from agent.figures.metrics import Period
     from agent.service.config import Config
 
 app = typer.Typer(name="hpagent", no_args_is_help=True, add_completion=False,
@@ -379,44 +380,90 @@ def replay(
     raise typer.Exit(asyncio.run(run_replay(file, cfg, out, broker, state_dir, as_json)))
 
 
+RecordingOpt = Annotated[Path | None, typer.Option(help="A recording instead of the store.")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
+ToOpt = Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (included).")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Processes reading a recording.")]
+
+
+def _period(from_: str | None, to: str | None, season: int | None = None) -> Period | None:
+    """The period of --from/--to (local days, both included) or --season; None: all data."""
+    from datetime import date
+
+    from agent.figures.metrics import day_period, season_period
+
+    if season is not None and (from_ or to):
+        fail("give --season or --from/--to, not both", 2)
+    if season is not None:
+        return season_period(season)
+    if not (from_ or to):
+        return None
+    if not (from_ and to):
+        fail("give both --from and --to", 2)
+    try:
+        return day_period(date.fromisoformat(from_), date.fromisoformat(to))
+    except ValueError as exc:
+        fail(f"--from/--to: {exc} (use YYYY-MM-DD)", 2)
+
+
+def _sources(config: Path, state_dir: Path | None, recording: Path | None
+             ) -> tuple[Config | None, Path | None]:
+    """The config (if its file exists) and the database to read when there is no recording."""
+    cfg = _load_config(config, state_dir) if config.exists() else None
+    if recording is not None:
+        return cfg, None
+    return cfg, (cfg.state_dir if cfg is not None else (state_dir or DEFAULT_STATE_DIR)
+                 ) / "hpagent.db"
+
+
 @app.command()
 def report(
-    recording: Annotated[Path | None, typer.Option(help="A recording instead of the store.")
-                         ] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
-    to: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (included).")] = None,
+    recording: RecordingOpt = None, from_: FromOpt = None, to: ToOpt = None,
     season: Annotated[int | None, typer.Option(help="The 12 months from 1 October YYYY.")
                       ] = None,
     config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Processes reading a recording.")] = None,
+    workers: WorkersOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Performance of a period: SPF, heat coverage, gas, savings, the advice, the guarantee and
+    the findings of the diagnosis."""
+    from agent.commands.report import run as run_report
+    from agent.diagnosis.thresholds import DiagnosisConfig
+    from agent.figures.installation import Installation
+
+    period = _period(from_, to, season)
+    cfg, store = _sources(config, state_dir, recording)
+    raise typer.Exit(run_report(
+        recording, store, cfg.installation if cfg is not None else Installation(), period,
+        as_json, workers, cfg.diagnosis if cfg is not None else DiagnosisConfig()))
+
+
+@app.command()
+def diagnose(
+    findings: Annotated[bool, typer.Option(
+        "--findings", help="Why the installation underperforms: the diagnosis rules over the "
+        "period's samples, with evidence, likely cause and action.")] = False,
+    recording: RecordingOpt = None, from_: FromOpt = None, to: ToOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+    workers: WorkersOpt = None,
+    language: Annotated[str, typer.Option(help="Language of causes and actions: en or nl.")
+                        ] = "en",
     as_json: JsonOpt = False,
 ) -> None:
-    """Performance of a period: SPF, heat coverage, gas, savings, the advice and guarantee."""
-    from datetime import date
-
-    from agent.commands.report import run as run_report
+    """Diagnose the installation on site."""
+    from agent.commands.findings import run as run_findings
+    from agent.diagnosis.thresholds import DiagnosisConfig
     from agent.figures.installation import Installation
-    from agent.figures.metrics import day_period, season_period
 
-    cfg = _load_config(config, state_dir) if config.exists() else None
-    installation = cfg.installation if cfg is not None else Installation()
-    if season is not None and (from_ or to):
-        fail("give --season or --from/--to, not both", 2)
-    period = None
-    if season is not None:
-        period = season_period(season)
-    elif from_ or to:
-        if not (from_ and to):
-            fail("give both --from and --to", 2)
-        try:
-            period = day_period(date.fromisoformat(from_), date.fromisoformat(to))
-        except ValueError as exc:
-            fail(f"--from/--to: {exc} (use YYYY-MM-DD)", 2)
-    store = None
-    if recording is None:
-        store = (cfg.state_dir if cfg is not None else (state_dir or DEFAULT_STATE_DIR)
-                 ) / "hpagent.db"
-    raise typer.Exit(run_report(recording, store, installation, period, as_json, workers))
+    if not findings:
+        fail("say what to diagnose: --findings", 2)
+    if language not in ("en", "nl"):
+        fail(f"--language must be en or nl, not {language!r}", 2)
+    period = _period(from_, to)
+    cfg, store = _sources(config, state_dir, recording)
+    raise typer.Exit(run_findings(
+        recording, store, cfg.installation if cfg is not None else Installation(),
+        cfg.diagnosis if cfg is not None else DiagnosisConfig(), period, as_json, workers,
+        "nl" if language == "nl" else "en"))
 
 
 @hil_app.command("season")
@@ -427,11 +474,15 @@ def hil_season(
     to: Annotated[str, typer.Option(help="Day after the last, YYYY-MM-DD.")] = "2026-05-01",
     step: Annotated[float, typer.Option(help="Seconds between samples.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Weather and behaviour seed.")] = 1,
+    fault: Annotated[list[str] | None, typer.Option(
+        metavar="NAME", help="Plant a fault (repeat, or comma-separate): steep_curve, "
+        "undersized_radiators, oversized_pump, short_cycling, bivalent_high, backup_mild, "
+        "heat_meter_air, frozen_sensor.")] = None,
 ) -> None:
     """Simulate a hybrid installation's heating season fast: a recording and its ground truth."""
     from hil.season import main as season_main
 
-    raise typer.Exit(season_main(out, from_, to, step, seed))
+    raise typer.Exit(season_main(out, from_, to, step, seed, fault or ()))
 
 
 @hil_app.command("heatpump")

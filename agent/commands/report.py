@@ -2,7 +2,9 @@
 
 Building the ledger is the expensive part (a year of 10-second samples is over three million
 lines); a recording is cut into byte ranges that worker processes read at once, and their
-ledgers are merged in time order, which gives exactly the ledger of a single pass.
+ledgers are merged in time order, which gives exactly the ledger of a single pass. The same
+pass feeds the diagnosis's sample scan (each worker's scan primed with the lines before its
+range), so the report's findings cost no second reading.
 """
 
 from __future__ import annotations
@@ -14,35 +16,62 @@ from pathlib import Path
 from typing import Any
 
 from agent.delivery.store import Store
+from agent.diagnosis.scan import Scan, Watch
+from agent.diagnosis.thresholds import DiagnosisConfig
 from agent.figures.installation import Installation
 from agent.figures.ledger import Ledger, Spec
 from agent.figures.metrics import Period
 from drivers import recording
 
+PRIME_LINES = 32  # lines before a worker's range that give its scan its context
 
-def _ledger_of_range(path: Path, start: int, end: int, spec: Spec) -> Ledger:
+
+def read_range(path: Path, start: int, end: int, spec: Spec, watch: Watch | None
+               ) -> tuple[Ledger, Scan | None]:
+    """The ledger (and, given a ``watch``, the sample scan) of a byte range of a recording."""
     ledger = Ledger(spec)
     add = ledger.add
+    if watch is None:
+        for t, q, at, e, _ in recording.read_raw(path, start, end):
+            add(t, q, at, e or ())
+        return ledger, None
+    scan = Scan(watch)
+    if start:
+        for t, q, *_ in list(recording.read_raw(path, max(0, start - (64 << 10)), start)
+                             )[-PRIME_LINES:]:
+            scan.prime(t, q)
+    see = scan.add
     for t, q, at, e, _ in recording.read_raw(path, start, end):
         add(t, q, at, e or ())
-    return ledger
+        see(t, q)
+    return ledger, scan
 
 
-def ledger_from_recording(path: Path, spec: Spec, workers: int | None = None) -> Ledger:
-    """The ledger of a whole recording, built by ``workers`` processes (default: all CPUs)."""
+def read_recording(path: Path, spec: Spec, watch: Watch | None = None,
+                   workers: int | None = None) -> tuple[Ledger, Scan | None]:
+    """The ledger (and scan) of a whole recording, built by ``workers`` processes (default: all
+    CPUs), merged in time order."""
     workers = workers or os.cpu_count() or 1
     size = path.stat().st_size
     parts = recording.ranges(path, workers if size > 4 << 20 else 1)
     if len(parts) == 1:
-        return _ledger_of_range(path, 0, size, spec)
+        return read_range(path, 0, size, spec, watch)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
-        pieces = list(pool.map(_ledger_of_range, [path] * len(parts), [a for a, _ in parts],
-                               [b for _, b in parts], [spec] * len(parts)))
-    ledger = pieces[0]
-    for piece in pieces[1:]:
-        ledger.merge(piece)
-    return ledger
+        pieces = list(pool.map(read_range, [path] * len(parts), [a for a, _ in parts],
+                               [b for _, b in parts], [spec] * len(parts),
+                               [watch] * len(parts)))
+    ledger, scan = pieces[0]
+    for later, later_scan in pieces[1:]:
+        ledger.merge(later)
+        if scan is not None and later_scan is not None:
+            scan.merge(later_scan)
+    return ledger, scan
+
+
+def ledger_from_recording(path: Path, spec: Spec, workers: int | None = None) -> Ledger:
+    """The ledger of a whole recording, built by ``workers`` processes (default: all CPUs)."""
+    return read_recording(path, spec, None, workers)[0]
 
 
 def store_span(store: Store) -> Period | None:
@@ -104,7 +133,12 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"  gaps longer than the limit: {len(r['gaps'])}, their energy is in the "
                      "totals, not in the hours")
     lines += [f"  note: {n}" for n in r["notes"]]
-    lines += ["", *_advice_lines(r), "", chart(r["daily"])]
+    lines += ["", *_advice_lines(r)]
+    if "findings" in r:
+        from agent.commands.findings import section
+
+        lines += ["", *section(r["findings"], r["findings_not_checked"])]
+    lines += ["", chart(r["daily"])]
     return "\n".join(lines)
 
 
@@ -160,28 +194,23 @@ def chart(days: list[dict[str, Any]], width: int = 60, height: int = 14) -> str:
 
 
 def run(recording_file: Path | None, store_path: Path | None, installation: Installation,
-        period: Period | None, as_json: bool, workers: int | None) -> int:
+        period: Period | None, as_json: bool, workers: int | None,
+        diagnosis: DiagnosisConfig | None = None) -> int:
     """The ``hpagent report`` command; returns the exit code."""
     import json
     import sys
 
-    from agent.figures.metrics import compute, span, spec_for
+    from agent.commands import findings
+    from agent.figures.metrics import compute, spec_for
 
-    spec = spec_for(installation)
+    diagnosis = diagnosis or DiagnosisConfig()
+    scan = None
     if recording_file is not None:
-        if not recording_file.is_file():
-            print(f"hpagent: recording {recording_file} does not exist", file=sys.stderr)
-            return 1
-        if sys.stderr.isatty():
-            mb = recording_file.stat().st_size / 1e6
-            print(f"reading {recording_file} ({mb:,.0f} MB) ...", file=sys.stderr, flush=True)
-        try:
-            ledger = ledger_from_recording(recording_file, spec, workers)
-        except recording.RecordingError as exc:
-            print(f"hpagent: {exc}", file=sys.stderr)
-            return 1
-        if period is None and ledger.start is not None and ledger.end is not None:
-            period = span([ledger.start, ledger.end])
+        read = findings.from_recording(recording_file, installation, diagnosis, workers)
+        if isinstance(read, int):
+            return read
+        ledger, scan, whole = read
+        evidence, period = ledger, period or whole
     else:
         assert store_path is not None
         if not store_path.is_file():
@@ -193,12 +222,16 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
         store = Store(store_path)
         try:
             period = period or store_span(store)
-            ledger = ledger_from_store(store, spec, period)
+            ledger = ledger_from_store(store, spec_for(installation), period)
+            if period is not None:  # the findings read the samples themselves
+                evidence, scan = findings.from_store(store, installation, diagnosis, period)
         finally:
             store.close()
     if period is None:
         print("hpagent: no samples to report on", file=sys.stderr)
         return 1
     result = compute(ledger, installation, period)
+    if scan is not None:
+        findings.attach(result, evidence, scan, installation, diagnosis, period)
     print(json.dumps(result, indent=2, ensure_ascii=False) if as_json else render(result))
     return 0
