@@ -100,7 +100,7 @@ def sensor_spikes(c: Context) -> list[Finding]:
         by[s.quantity].append(min(abs(s.value - s.before), abs(s.value - s.after)))
         times[s.quantity].append(s.t)
     return [finding("sensor_spikes", Severity.WARNING if len(jumps) >= 3 else Severity.INFO,
-                    min(times[q]), max(times[q]) + 1.0, Evidence("quantity", q),
+                    min(times[q]), max(times[q]), Evidence("quantity", q),
                     ev("spikes", len(jumps), "", 0), ev("largest_jump", max(jumps), "K"))
             for q, jumps in by.items()]
 

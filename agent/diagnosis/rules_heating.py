@@ -240,7 +240,7 @@ def _design_load(c: Context) -> float | None:
     hourly space heat against the outdoor temperature (heating hours with data), extended."""
     points = [(r.outdoor, r.space_heat * 1000.0) for r in c.rows
               if r.outdoor is not None and r.covered >= _HALF_HOUR and r.space_heat > 0.0]
-    if len(points) < 48:
+    if len(points) < 24:
         return None
     n = float(len(points))
     mx = sum(x for x, _ in points) / n

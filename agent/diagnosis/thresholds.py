@@ -34,7 +34,7 @@ class Design(_Model):
                                     "give 32 °C at +10 °C for a 50 °C design).")
     room_temp: float = Field(20.0, description="Room temperature the design keeps, °C (ISSO 51: "
                              "20 °C in living rooms); used where room.setpoint is not measured.")
-    emitter_exponent: float = Field(1.3, gt=1.0, le=2.0, description="How the emitters' output "
+    emitter_exponent: float = Field(1.3, ge=1.0, le=2.0, description="How the emitters' output "
                                     "grows with their excess temperature (EN 442-2: 1.3 for "
                                     "panel radiators; about 1.1 for floor heating).")
     bivalent_temp: float | None = Field(None, description="Outdoor temperature below which the "
