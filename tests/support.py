@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.delivery.mqtt import BrokerSettings, Callbacks, MqttConnection
 from agent.delivery.outbox import Outbox
 from agent.delivery.store import Store
+from agent.diagnosis.thresholds import DiagnosisConfig
+from agent.figures.installation import Installation
 from agent.sample import Sample
 from agent.service.config import Config
 from agent.service.daemon import DATABASE, Agent
@@ -26,6 +28,16 @@ from agent.trust.verify import Verifier
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
+
+# The bench's hybrid installation as an installer would configure it (its truth's params), and
+# the design its diagnosis holds it against: the healthy bench's curve (the defaults), its
+# bivalent point and the heat pump's rated output.
+BENCH = Installation.model_validate({
+    "heat_pump": {"heat_by_mode": {"heating": "hp.heat_energy_heating",
+                                   "dhw": "hp.heat_energy_dhw"}},
+    "boiler": {"efficiency": 0.88, "efficiency_basis": "upper", "modulation": "of_max_input"}})
+BENCH_DESIGN = DiagnosisConfig.model_validate(
+    {"design": {"bivalent_temp": -2.0, "heat_pump_output_w": 4000.0}})
 
 LogEvents = list[structlog.typing.EventDict]
 

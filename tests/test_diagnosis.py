@@ -3,6 +3,7 @@ and the findings in ``hpagent diagnose --findings`` and ``hpagent report``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def scan_of(items: list[tuple[float, dict[str, Any]]], cuts: list[int]) -> Scan:
     """The scan of ``items`` cut at ``cuts``, each piece primed with the lines before it."""
     bounds = [0, *sorted(set(cuts)), len(items)]
     pieces = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         piece = Scan(WATCH)
         for t, q in items[max(0, a - 4):a]:
             piece.prime(t, q)

@@ -1,6 +1,7 @@
 """The bench season against its ground truth: what the report computes from the recording is
 what the simulated installation did (issue: SPF within 1 %, heat coverage within 0.5
-percentage points, gas divided between space heating and hot water within 3 %)."""
+percentage points, gas divided between space heating and hot water within 3 %); and the healthy
+season gives no finding above info."""
 
 from __future__ import annotations
 
@@ -10,17 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.commands.report import ledger_from_recording
-from agent.figures.installation import Installation
-from agent.figures.metrics import compute, span, spec_for
+from agent.commands.report import read_recording
+from agent.diagnosis import engine
+from agent.diagnosis.findings import Severity
+from agent.diagnosis.scan import Scan
+from agent.figures.ledger import Ledger
+from agent.figures.metrics import compute, span
 from hil.season import run_season, truth_path
-from tests.support import hpagent
-
-# What the bench's installation is, as an installer would configure it (see the truth's params)
-BENCH = Installation.model_validate({
-    "heat_pump": {"heat_by_mode": {"heating": "hp.heat_energy_heating",
-                                   "dhw": "hp.heat_energy_dhw"}},
-    "boiler": {"efficiency": 0.88, "efficiency_basis": "upper", "modulation": "of_max_input"}})
+from tests.support import BENCH, BENCH_DESIGN, hpagent
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +30,19 @@ def season(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object],
     return json.loads(truth_path(out).read_text()), out
 
 
-def test_report_matches_the_ground_truth(season: tuple[dict[str, object], Path]) -> None:
-    truth, path = season
-    ledger = ledger_from_recording(path, spec_for(BENCH))
+@pytest.fixture(scope="module")
+def read(season: tuple[dict[str, object], Path]) -> tuple[Ledger, Scan]:
+    """The season read as the report reads it: the diagnosis's ledger (the report's figures and
+    more) and the sample scan, in one pass."""
+    ledger, scan = read_recording(season[1], engine.spec(BENCH), engine.watch(BENCH, BENCH_DESIGN))
+    assert scan is not None
+    return ledger, scan
+
+
+def test_report_matches_the_ground_truth(season: tuple[dict[str, object], Path],
+                                         read: tuple[Ledger, Scan]) -> None:
+    truth, _ = season
+    ledger, _ = read
     assert ledger.start is not None and ledger.end is not None
     r = compute(ledger, BENCH, span([ledger.start, ledger.end]))
     t: dict[str, object] = truth
@@ -54,6 +62,15 @@ def test_report_matches_the_ground_truth(season: tuple[dict[str, object], Path])
     assert "not seasonal" in r["spf_label"]
     # the season's degree days are Dutch-winter-like and come from the heat pump's sensor
     assert 1800 < r["degree_days"] < 3200
+
+
+def test_the_healthy_season_has_no_finding_above_info(read: tuple[Ledger, Scan]) -> None:
+    ledger, scan = read
+    assert ledger.start is not None and ledger.end is not None
+    found = engine.diagnose(ledger, scan, BENCH, BENCH_DESIGN, span([ledger.start, ledger.end]))
+    assert [f.to_json() for f in found.findings if f.severity is not Severity.INFO] == []
+    # every rule the bench can feed ran: no backup heater, no heat meter on the healthy bench
+    assert {n.rule for n in found.not_checked} == {"backup_heater", "heat_meter_air"}
 
 
 def test_cli_report_on_the_season(season: tuple[dict[str, object], Path], tmp_path: Path

@@ -1,8 +1,8 @@
 """The diagnosis: every rule over a period's ledger, scan and figures -> findings. Pure.
 
-:func:`spec` widens the figures' ledger (:func:`agent.figures.metrics.spec_for`) with what the
-rules read per hour (supply, return and room temperatures, the backup heater, the unit's start
-counter, both heat counters); its figures stay the report's. :func:`watch` says what the
+:func:`spec` widens the figures' ledger (:func:`agent.figures.metrics.spec_for`) with the
+counters the rules read per hour (the backup heater, the unit's start counter, both heat
+counters); its figures stay the report's. :func:`watch` says what the
 sample :class:`~agent.diagnosis.scan.Scan` looks at. :func:`diagnose` runs every rule of
 :data:`RULES`: each finding carries its evidence; a rule that needs a quantity the installation
 does not measure is listed as not checked, with the reason, and never guesses.
@@ -19,15 +19,12 @@ from agent.diagnosis.findings import Diagnosis, NotChecked
 from agent.diagnosis.hours import (
     BACKUP,
     METER_HEAT,
-    ROOM,
-    SETPOINT,
     STARTS,
     TANK,
     UNIT_HEAT,
-    WATER,
     table,
 )
-from agent.diagnosis.scan import Scan, Watch
+from agent.diagnosis.scan import WATER, Scan, Watch
 from agent.diagnosis.thresholds import DiagnosisConfig
 from agent.figures.installation import Installation
 from agent.figures.ledger import Ledger, Spec, Track
@@ -55,9 +52,7 @@ def spec(inst: Installation) -> Spec:
     """The figures' ledger, with the tracks the rules read besides."""
     base = spec_for(inst)
     have = {t.quantity for t in base.tracks}
-    extra = (*(Track(q, "gauge", labelled=True) for q in WATER),
-             Track(ROOM, "gauge"), Track(SETPOINT, "gauge"),
-             Track(BACKUP, "counter", labelled=True, max_rate=15.0, slack=1.0),
+    extra = (Track(BACKUP, "counter", labelled=True, max_rate=15.0, slack=1.0),
              Track(STARTS, "counter", max_rate=120.0, slack=1.0),
              *(Track(q, "counter", labelled=True, max_rate=60.0, slack=1.0)
                for q in (UNIT_HEAT, METER_HEAT)))

@@ -22,16 +22,9 @@ from agent.figures.metrics import LOCAL, MODES, Period
 
 BACKUP: Final = "hp.backup_heater_energy"  # the vocabulary's backup heater counter
 STARTS: Final = "hp.compressor_starts"
-SUPPLY: Final = "hp.supply_temp"
-RETURN: Final = "hp.return_temp"
-ROOM: Final = "room.temp"
-SETPOINT: Final = "room.setpoint"
 METER_HEAT: Final = "heatmeter.energy"
 UNIT_HEAT: Final = "hp.heat_energy"
-METER_SUPPLY: Final = "heatmeter.supply_temp"
-METER_RETURN: Final = "heatmeter.return_temp"
 TANK: Final = "hp.dhw_temp"
-WATER: Final = (SUPPLY, RETURN, METER_SUPPLY, METER_RETURN)  # change while the compressor runs
 _LABELS: Final = {m: (f"{m}|run", f"{m}|idle") for m in (*MODES, "")}
 _RUN_MODES: Final = (*MODES, "")
 _ALL_LABELS: Final = ("", *(label for pair in _LABELS.values() for label in pair))
@@ -49,11 +42,9 @@ class Hour:
     elec: dict[str, float] = field(default_factory=dict)  # electricity counter kWh by mode
     defrost_heat: float = 0.0  # kWh taken from the heating water while defrosting (negative)
     backup: dict[str, float] = field(default_factory=dict)  # backup heater kWh by mode
-    supply: float | None = None  # while running for space heating
+    supply: float | None = None  # time means while the compressor ran for space heating
     ret: float | None = None
-    meter_dt: float | None = None  # across the heat meter, while running
     room: float | None = None
-    setpoint: float | None = None
     boiler_ch: float = 0.0  # the boiler's space heat, kWh
     starts: float = 0.0  # compressor starts (the unit's counter if it has one, else seen)
     below_s: float = 0.0  # supply below return while heating
@@ -87,13 +78,18 @@ def table(ledger: Ledger, scan: Scan, inst: Installation, period: Period) -> lis
     rows = []
     tank = scan.extremes(TANK)
     for hour in sorted(set(bins) | set(scan.starts) | set(scan.below_s) | set(scan.air_s)
-                       | set(tank)):
+                       | set(scan.heating) | set(scan.room) | set(tank)):
         if h0 <= hour < h1:
             row = _hour(hour, bins.get(hour, {}), inst)
             if not counted:
                 row.starts = scan.starts.get(hour, 0)
             row.below_s = scan.below_s.get(hour, 0.0)
             row.air_s = scan.air_s.get(hour, 0.0)
+            heating, room = scan.heating.get(hour), scan.room.get(hour)
+            if heating is not None and heating[0] > 0.0:
+                row.supply, row.ret = heating[1] / heating[0], heating[2] / heating[0]
+            if room is not None and room[0] > 0.0:
+                row.room = room[1] / room[0]
             if hour in tank:
                 row.tank_max = tank[hour][1]
             rows.append(row)
@@ -117,13 +113,6 @@ def _hour(hour: int, f: dict[tuple[str, str, str], float], inst: Installation) -
                 into[mode] = kwh
     row.defrost_heat = min(sum(f.get((GAUGE, "hp.heat_power", label), 0.0)
                                for label in _LABELS["defrost"]) / 3.6e6, 0.0)
-    heating = ("heating|run",)
-    row.supply, row.ret = _mean(f, SUPPLY, heating), _mean(f, RETURN, heating)
-    running = tuple(f"{m}|run" for m in ("heating", "dhw"))
-    m_supply, m_return = _mean(f, METER_SUPPLY, running), _mean(f, METER_RETURN, running)
-    if m_supply is not None and m_return is not None:
-        row.meter_dt = m_supply - m_return
-    row.room, row.setpoint = _mean(f, ROOM, ("",)), _mean(f, SETPOINT, ("",))
     row.starts = f.get((ENERGY, STARTS, ""), 0.0)
     row.meter_heat, row.unit_heat = _energy(f, METER_HEAT), _energy(f, UNIT_HEAT)
     row.boiler_ch = _boiler_space_heat(f, inst)

@@ -8,7 +8,8 @@ from collections import defaultdict
 from agent.diagnosis.catalogue import finding
 from agent.diagnosis.context import Context, NotMeasured, ev, runs, span_end
 from agent.diagnosis.findings import Evidence, Finding, Severity
-from agent.diagnosis.hours import METER_HEAT, RETURN, SUPPLY, UNIT_HEAT, WATER
+from agent.diagnosis.hours import METER_HEAT, UNIT_HEAT
+from agent.diagnosis.scan import WATER
 from agent.figures.ledger import HOUR
 
 
@@ -37,7 +38,7 @@ def heat_meter_air(c: Context) -> list[Finding]:
 
 
 def supply_below_return(c: Context) -> list[Finding]:
-    if not (c.seen(SUPPLY) and c.seen(RETURN)):
+    if not c.scan.water_seen:
         raise NotMeasured("needs hp.supply_temp and hp.return_temp")
     below = [r for r in c.rows if r.below_s > 0.0]
     minutes = sum(r.below_s for r in below) / 60.0

@@ -130,7 +130,7 @@ class _Bin:
         self.supply = weighted((r.supply, r.run["heating"]) for r in ran) or 0.0
         self.design = design.curve(self.outdoor)
         self.room = weighted((r.room, 1.0) for r in rows)
-        self.setpoint = weighted((r.setpoint, 1.0) for r in rows) or design.room_temp
+        self.setpoint = design.room_temp
         heat_j = sum(r.space_heat for r in rows) * 3.6e6
         self.demand_w = heat_j / (len(rows) * 3600.0)
         free = sum(3600.0 - r.run.get("dhw", 0.0) - r.run.get("defrost", 0.0) for r in rows)

@@ -34,6 +34,12 @@ METER_FLOW: Final = "heatmeter.flow"
 METER_POWER: Final = "heatmeter.power"
 METER_SUPPLY: Final = "heatmeter.supply_temp"
 METER_RETURN: Final = "heatmeter.return_temp"
+ROOM: Final = "room.temp"
+WATER: Final = (SUPPLY, RETURN, METER_SUPPLY, METER_RETURN)  # change while the compressor runs
+_HEATING_MODES: Final = frozenset(("heating", "dhw"))  # the heat meter sees these
+_CONTEXT: Final = ("_t", "_running", "_running_t", "_mode", "_supply", "_return", "_room",
+                   "_water_t", "_room_t", "_meter_t", "_flow", "_spread_k", "_heats", "_below",
+                   "_air", "_warm")
 
 
 @dataclass(frozen=True)
@@ -82,89 +88,145 @@ class Scan:
         self.starts: dict[int, int] = {}  # hour -> compressor starts
         self.below_s: dict[int, float] = {}  # hour -> seconds of supply below return, heating
         self.air_s: dict[int, float] = {}  # hour -> seconds the heat meter saw no flow, heating
+        # hour -> [seconds, ∫supply, ∫return] while the compressor ran for space heating
+        self.heating: dict[int, list[float]] = {}
+        self.room: dict[int, list[float]] = {}  # hour -> [seconds, ∫room temperature]
         self.spikes: list[Spike] = []
         self.compressor_seen = False  # a line said whether the compressor ran
+        self.water_seen = False  # a line had the heat pump's supply and return
         self.meter_seen = False  # a line had the heat meter's flow (or power) and temperatures
         self._readings = [_Reading(q) for q in watch.readings]
+        self._gap, self._start_power = watch.max_gap, watch.start_power
+        self._below_k = -watch.below_k  # supply - return below this is implausible
+        self._min_dt, self._spike_k = watch.meter_min_dt, watch.spike_k
         self._t: float | None = None  # the previous line
-        self._running: bool | None = None
-        self._running_t = 0.0
+        self._running = False
+        self._running_t = -1e18  # when a line last said whether the compressor ran
         self._mode: Value | None = None
-        self._water: tuple[float, float, float] | None = None  # (t, supply, return)
-        self._meter: tuple[float, float, float, float] | None = None  # (t, flow, supply, return)
-        self._below = self._air = False  # the previous line's conditions
+        self._supply = self._return = self._room = 0.0  # held values, and when they were seen
+        self._water_t = self._room_t = self._meter_t = -1e18
+        self._flow = self._spread_k = 0.0  # the heat meter's flow and ΔT
+        # The previous line's state, which holds over the interval to this line.
+        self._heats = self._below = self._air = self._warm = False
 
     # -- feeding ---------------------------------------------------------------------------------
 
     def prime(self, t: float, q: Mapping[str, Value]) -> None:
         """A line before this scan's piece: it sets the context, nothing is counted."""
-        self._line(t, q, False)
+        self._t = t
+        self._state(t, q, False)
+        self._readings_of(t, q, False)
 
     def add(self, t: float, q: Mapping[str, Value]) -> None:
-        self._line(t, q, True)
+        """One line. Each part runs for every line of a season: kept flat on purpose."""
+        last = self._t
+        if last is not None and t - last <= self._gap:
+            self._held(last, t)
+        self._t = t
+        self._state(t, q, True)
+        self._readings_of(t, q, True)
 
-    def _line(self, t: float, q: Mapping[str, Value], count: bool) -> None:
-        """One line. Both halves run for every line of a season: kept flat on purpose."""
-        self._state(t, q, count)
-        self._readings_of(t, q, count)
+    def _held(self, last: float, t: float) -> None:
+        """The previous line's state held over [last, t): heating means, room, conditions."""
+        hour = int(last // HOUR)
+        if t > (hour + 1) * HOUR:  # rarely: the interval crosses an hour
+            self._across(last, t)
+            return
+        dt = t - last
+        if self._heats:
+            sums = self.heating.get(hour)
+            if sums is None:
+                self.heating[hour] = [dt, self._supply * dt, self._return * dt]
+            else:
+                sums[0] += dt
+                sums[1] += self._supply * dt
+                sums[2] += self._return * dt
+        if self._warm:
+            sums = self.room.get(hour)
+            if sums is None:
+                self.room[hour] = [dt, self._room * dt, 0.0]
+            else:
+                sums[0] += dt
+                sums[1] += self._room * dt
+        if self._below:
+            self.below_s[hour] = self.below_s.get(hour, 0.0) + dt
+        if self._air:
+            self.air_s[hour] = self.air_s.get(hour, 0.0) + dt
 
     def _state(self, t: float, q: Mapping[str, Value], count: bool) -> None:
-        """The compressor, mode and water side as held; starts; time of the conditions."""
-        watch = self.watch
-        gap = watch.max_gap
+        """The compressor, mode, water side, room and heat meter as held; starts; the state the
+        next interval holds. Values are numbers, as the vocabulary says."""
+        gap = self._gap
         get = q.get
         power = get(POWER)
-        running: bool | None = None
-        if isinstance(power, _NUMBER):
-            running = power >= watch.start_power
+        if power is None:
+            power = get(FREQUENCY)
+            running = None if power is None else power > 0.0  # type: ignore[operator]
         else:
-            frequency = get(FREQUENCY)
-            if isinstance(frequency, _NUMBER):
-                running = frequency > 0.0
-        if running is not None:
-            self.compressor_seen = True
-            if count and running and self._running is False and t - self._running_t <= gap:
+            running = power >= self._start_power  # type: ignore[operator]
+        if running is None:
+            running = self._running and t - self._running_t <= gap
+        else:
+            if count and running and not self._running and t - self._running_t <= gap:
                 hour = int(t // HOUR)
                 self.starts[hour] = self.starts.get(hour, 0) + 1
             self._running, self._running_t = running, t
+            self.compressor_seen = True
         mode = get(MODE)
-        if mode is not None:
+        if mode is None:
+            mode = self._mode
+        else:
             self._mode = mode
         supply, ret = get(SUPPLY), get(RETURN)
-        if isinstance(supply, _NUMBER) and isinstance(ret, _NUMBER):
-            self._water = (t, supply, ret)
+        if supply is not None and ret is not None:
+            self._supply, self._return, self._water_t = supply, ret, t  # type: ignore[assignment]
+            self.water_seen = True
+        room = get(ROOM)
+        if room is not None:
+            self._room, self._room_t = room, t  # type: ignore[assignment]
         flow = get(METER_FLOW)
         if flow is None:
             flow = get(METER_POWER)
-        m_supply, m_return = get(METER_SUPPLY), get(METER_RETURN)
-        if (isinstance(flow, _NUMBER) and isinstance(m_supply, _NUMBER)
-                and isinstance(m_return, _NUMBER)):
-            self._meter = (t, flow, m_supply, m_return)
-            self.meter_seen = True
-        last = self._t
-        if count and last is not None and t - last <= gap:
-            if self._below:
-                _spread(self.below_s, last, t)
-            if self._air:
-                _spread(self.air_s, last, t)
-        self._t = t
-        on = bool(self._running) and t - self._running_t <= gap
-        water, meter = self._water, self._meter
-        self._below = (on and self._mode == "heating" and water is not None
-                       and t - water[0] <= gap and water[1] - water[2] < -watch.below_k)
-        self._air = (on and self._mode in ("heating", "dhw") and meter is not None
-                     and t - meter[0] <= gap and meter[1] <= 0.0
-                     and meter[2] - meter[3] >= watch.meter_min_dt)
+        if flow is not None:
+            m_supply, m_return = get(METER_SUPPLY), get(METER_RETURN)
+            if m_supply is not None and m_return is not None:
+                self._flow, self._meter_t = flow, t  # type: ignore[assignment]
+                self._spread_k = m_supply - m_return  # type: ignore[operator]
+                self.meter_seen = True
+        self._warm = t - self._room_t <= gap
+        if running and mode == "heating" and t - self._water_t <= gap:
+            self._heats = True
+            self._below = self._supply - self._return < self._below_k
+        else:
+            self._heats = self._below = False
+        self._air = (running and mode in _HEATING_MODES and t - self._meter_t <= gap
+                     and self._flow <= 0.0 and self._spread_k >= self._min_dt)
+
+    def _across(self, last: float, t: float) -> None:
+        """The previous line's state over an interval that crosses an hour."""
+        if self._heats:
+            _add(self.heating, last, t, self._supply, self._return)
+        if self._warm:
+            _add(self.room, last, t, self._room, 0.0)
+        if self._below:
+            _spread(self.below_s, last, t)
+        if self._air:
+            _spread(self.air_s, last, t)
 
     def _readings_of(self, t: float, q: Mapping[str, Value], count: bool) -> None:
         """Each watched reading: its hour's extremes, and a spike when it jumped away from its
         previous value and straight back."""
-        gap, k = self.watch.max_gap, self.watch.spike_k
+        gap, k = self._gap, self._spike_k
         hour = int(t // HOUR)
         get = q.get
         for r in self._readings:
             v = get(r.quantity)
             if not isinstance(v, _NUMBER):
+                continue
+            if v == r.v1 and hour == r.hour and t - r.t1 <= gap:  # the common case: no change
+                r.t1 = t
+                if r.jump:
+                    r.jump = 0.0
                 continue
             if count:
                 if hour != r.hour:
@@ -195,8 +257,14 @@ class Scan:
         for mine, theirs in ((self.below_s, later.below_s), (self.air_s, later.air_s)):
             for hour, seconds in theirs.items():
                 mine[hour] = mine.get(hour, 0.0) + seconds
+        for into, sums in ((self.heating, later.heating), (self.room, later.room)):
+            for hour, values in sums.items():
+                total = into.setdefault(hour, [0.0] * len(values))
+                for i, value in enumerate(values):
+                    total[i] += value
         self.spikes += later.spikes
         self.compressor_seen |= later.compressor_seen
+        self.water_seen |= later.water_seen
         self.meter_seen |= later.meter_seen
         for r, other in zip(self._readings, later._readings, strict=True):
             r.flush()
@@ -208,10 +276,8 @@ class Scan:
                 r.hour = other.hour
                 r.mn, r.mx = r.hours[other.hour]
             r.v1, r.t1, r.jump = other.v1, other.t1, other.jump
-        self._t, self._running, self._running_t, self._mode = (
-            later._t, later._running, later._running_t, later._mode)
-        self._water, self._meter, self._below, self._air = (
-            later._water, later._meter, later._below, later._air)
+        for name in _CONTEXT:  # the state the later piece ended in
+            setattr(self, name, getattr(later, name))
 
     def extremes(self, quantity: str) -> dict[int, tuple[float, float]]:
         """Hour -> (lowest, highest) of a watched reading."""
@@ -220,6 +286,22 @@ class Scan:
                 r.flush()
                 return r.hours
         raise KeyError(f"{quantity!r} is not watched")
+
+
+def _add(bins: dict[int, list[float]], t0: float, t1: float, a: float, b: float) -> None:
+    """Add [t0, t1) and a·dt, b·dt over it to the hours it lies in."""
+    hour = int(t0 // HOUR)
+    while t0 < t1:
+        end = min(t1, (hour + 1) * HOUR)
+        dt = end - t0
+        sums = bins.get(hour)
+        if sums is None:
+            bins[hour] = [dt, a * dt, b * dt]
+        else:
+            sums[0] += dt
+            sums[1] += a * dt
+            sums[2] += b * dt
+        t0, hour = end, hour + 1
 
 
 def _spread(bins: dict[int, float], t0: float, t1: float) -> None:

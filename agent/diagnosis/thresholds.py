@@ -33,7 +33,7 @@ class Design(_Model):
                                     "there, °C (radiator exponent 1.3, EN 442-2, and 5 K spread "
                                     "give 32 °C at +10 °C for a 50 °C design).")
     room_temp: float = Field(20.0, description="Room temperature the design keeps, °C (ISSO 51: "
-                             "20 °C in living rooms); used where room.setpoint is not measured.")
+                             "20 °C in living rooms): the emitters' need is for this room.")
     emitter_exponent: float = Field(1.3, ge=1.0, le=2.0, description="How the emitters' output "
                                     "grows with their excess temperature (EN 442-2: 1.3 for "
                                     "panel radiators; about 1.1 for floor heating).")

@@ -213,8 +213,10 @@ def heat_meter_air() -> None:
     def at(i: int, h: float) -> tuple[State, Rates]:
         dry = int(h) in (1, 3, 5) and h % 1 < 0.5
         state, rates = heating(750.0, 3000.0, **{"hp.outdoor_temp": wobble(i, 5.0, 0.2)})
-        state |= {"heatmeter.flow": 0.0 if dry else 8.6, "heatmeter.power": 0.0 if dry else 3000.0,
-                  "heatmeter.supply_temp": wobble(i, 40.0), "heatmeter.return_temp": wobble(i, 35.0)}
+        state |= {"heatmeter.flow": 0.0 if dry else 8.6,
+                  "heatmeter.power": 0.0 if dry else 3000.0,
+                  "heatmeter.supply_temp": wobble(i, 40.0),
+                  "heatmeter.return_temp": wobble(i, 35.0)}
         return state, {**rates, "heatmeter.energy": 0.0 if dry else 3000.0}
 
     write("heat_meter_air", 60.0, 6, at)
