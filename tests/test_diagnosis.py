@@ -210,3 +210,33 @@ def test_report_shows_the_findings(tmp_path: Path) -> None:
     data = json.loads(hpagent(*base, "--json").stdout)
     assert [f["code"] for f in data["findings"]] == ["short_cycling"]
     assert {n["rule"] for n in data["findings_not_checked"]} >= {"heating_curve", "delta_t"}
+
+
+def test_the_store_gives_the_findings_of_the_recording(tmp_path: Path) -> None:
+    """A gateway's store holding a recording's samples: the same findings, in the report too."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.delivery.ingest import Ingest
+    from agent.delivery.outbox import Outbox
+    from agent.delivery.store import Store
+    from agent.sample import ClockState, Sample
+    from agent.trust.jws import Signer
+    from drivers.reading import Reading
+
+    case = CASES / "diagnosis" / "heat_meter_air"
+    store = Store(tmp_path / "hpagent.db")
+    ingest = Ingest(store, Outbox(store), Signer(Ed25519PrivateKey.generate()), "gw", [])
+    for record in recording.read(case / "recording.jsonl"):
+        assert ingest.commit(Sample("hp", record.t, ClockState.SYNCED,
+                                    tuple(Reading(q, v) for q, v in record.q.items())))
+    store.close()
+    config = config_file(tmp_path, case)
+    stored = hpagent("diagnose", "--findings", "--json", "--config", str(config),
+                     "--state-dir", str(tmp_path))
+    assert stored.returncode == 0, stored.stderr
+    direct = hpagent("diagnose", "--findings", "--json", "--config", str(config),
+                     "--recording", str(case / "recording.jsonl"))
+    assert json.loads(stored.stdout) == json.loads(direct.stdout)
+    report = hpagent("report", "--json", "--config", str(config), "--state-dir", str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["findings"] == json.loads(direct.stdout)["findings"]
