@@ -357,7 +357,9 @@ class HybridInstallation:
     def snapshot(self) -> dict[str, Value]:
         """What the heat pump (Modbus) and the boiler (OpenTherm) report, in the vocabulary.
 
-        ``room.temp`` is the house's; ``boiler.modulation`` is :attr:`modulation`.
+        ``room.temp`` is the house's; ``boiler.modulation`` is :attr:`modulation`; a heat meter
+        adds its ``heatmeter.*`` readings; a dead sensor (``frozen_sensor``) keeps the reading it
+        had at ``frozen_after_s``.
         """
         hp = self.heatpump
         heatpump = hp.snapshot()

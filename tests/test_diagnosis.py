@@ -96,7 +96,8 @@ def lines(steps: list[tuple[int, float, float, bool]]) -> list[tuple[float, dict
         t += gap
         out.append((t, {"hp.electric_power": 900.0 if running else 5.0, "hp.mode": "heating",
                         "hp.supply_temp": supply, "hp.return_temp": 35.0,
-                        "hp.outdoor_temp": outdoor, "heatmeter.flow": 0.0 if supply < 36 else 9.0,
+                        "hp.outdoor_temp": outdoor, "room.temp": outdoor + 15.0,
+                        "heatmeter.flow": 0.0 if supply < 36 else 9.0,
                         "heatmeter.supply_temp": supply, "heatmeter.return_temp": 30.0}))
     return out
 
@@ -132,6 +133,10 @@ def test_scans_of_pieces_merge_into_the_scan_of_the_whole(
     assert merged.below_s == pytest.approx(one.below_s)
     assert merged.air_s == pytest.approx(one.air_s)
     assert merged.spikes == one.spikes
+    for sums, whole in ((merged.heating, one.heating), (merged.room, one.room)):
+        assert sums.keys() == whole.keys()
+        for hour, values in whole.items():
+            assert sums[hour] == pytest.approx(values)
     for quantity in WATCH.readings:
         assert merged.extremes(quantity) == one.extremes(quantity)
 

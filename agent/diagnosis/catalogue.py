@@ -77,10 +77,12 @@ CATALOGUE: Final[dict[str, Entry]] = {
     "supply_above_curve": _entry(
         ("Supply above the design heating curve", "Aanvoer boven de ontwerpstooklijn"),
         ("The supply runs above the design curve for the outdoor temperature. Without a room "
-         "temperature the diagnosis cannot tell a curve set too steep from emitters that need it.",
+         "temperature, or hours in which the heat pump heated alone, the diagnosis cannot tell "
+         "a curve set too steep from emitters that need it.",
          "De aanvoer ligt boven de ontwerpstooklijn bij deze buitentemperatuur. Zonder "
-         "ruimtetemperatuur kan de diagnose een te steile stooklijn niet onderscheiden van een "
-         "afgifte die deze temperatuur nodig heeft."),
+         "ruimtetemperatuur, of uren waarin de warmtepomp alleen verwarmde, kan de diagnose een "
+         "te steile stooklijn niet onderscheiden van een afgifte die deze temperatuur nodig "
+         "heeft."),
         ("Measure the room temperature (room.temp) so that the rule can tell; meanwhile lower "
          "the curve by 2 K and see whether the rooms stay warm.",
          "Meet de ruimtetemperatuur (room.temp) zodat de regel het onderscheid kan maken; "

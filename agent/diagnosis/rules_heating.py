@@ -124,7 +124,7 @@ class _Bin:
     def __init__(self, c: Context, rows: list[Hour], ran: list[Hour],
                  fit: tuple[float, float] | None) -> None:
         design = c.cfg.design
-        self.rows, self.ran = rows, ran
+        self.ran = ran
         self.run_s = sum(r.run["heating"] for r in ran)
         self.outdoor = weighted((r.outdoor, 1.0) for r in rows) or 0.0
         self.supply = weighted((r.supply, r.run["heating"]) for r in ran) or 0.0

@@ -1,17 +1,18 @@
 """The sample scan: what the diagnosis needs from the sequence of samples itself. Pure.
 
 The ledger (:mod:`agent.figures.ledger`) turns samples into hour bins of energy, time and
-averages. Some questions need the samples in order: compressor starts, a supply reading below
-its return while heating, time a heat meter saw no flow while the heat pump ran and its sensors
-showed a spread, each watched reading's lowest and highest value in an hour (a reading whose
-hours stay flat has stopped changing; the tank's highest shows an anti-legionella cycle), and
-single readings that jump away and come straight back (spikes). The scan answers them in one
-pass, per hour where that is enough.
+averages. Some questions need the samples in order: compressor starts; a supply reading below
+its return while heating; time a heat meter saw no flow while the heat pump ran and its sensors
+showed a spread; the hourly time means of supply and return while the compressor heats and of
+the room temperature; each watched reading's lowest and highest value in an hour (a reading
+whose hours stay flat has stopped changing; the tank's highest shows an anti-legionella cycle);
+and single readings that jump away and come straight back (spikes). The scan answers them in
+one pass, per hour where that is enough.
 
 Like the ledger it reads no clock and no device, and it keeps values from one line to the next
 (lines of several devices interleave in a recording), for at most ``max_gap``. Scans of
-consecutive pieces of a recording merge into the scan of the whole: each piece is first
-:meth:`Scan.prime`\\d with the lines just before it (the context its first lines need; exact
+consecutive pieces of a recording merge into the scan of the whole: each piece is first primed
+(:meth:`Scan.prime`) with the lines just before it, the context its first lines need (exact
 when every watched quantity appears among them), and hourly figures add up or take extremes.
 """
 
@@ -275,7 +276,8 @@ class Scan:
             if other.hour >= 0:  # go on collecting the last hour, merged
                 r.hour = other.hour
                 r.mn, r.mx = r.hours[other.hour]
-            r.v1, r.t1, r.jump = other.v1, other.t1, other.jump
+            if other.t1 > r.t1:
+                r.v1, r.t1, r.jump = other.v1, other.t1, other.jump
         for name in _CONTEXT:  # the state the later piece ended in
             setattr(self, name, getattr(later, name))
 
