@@ -219,20 +219,15 @@ def test_report_shows_the_findings(tmp_path: Path) -> None:
 
 def test_the_store_gives_the_findings_of_the_recording(tmp_path: Path) -> None:
     """A gateway's store holding a recording's samples: the same findings, in the report too."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from agent.delivery.ingest import Ingest
-    from agent.delivery.outbox import Outbox
     from agent.delivery.store import Store
     from agent.sample import ClockState, Sample
-    from agent.trust.jws import Signer
     from drivers.reading import Reading
 
     case = CASES / "diagnosis" / "heat_meter_air"
     store = Store(tmp_path / "hpagent.db")
-    ingest = Ingest(store, Outbox(store), Signer(Ed25519PrivateKey.generate()), "gw", [])
-    for record in recording.read(case / "recording.jsonl"):
-        assert ingest.commit(Sample("hp", record.t, ClockState.SYNCED,
+    with store.transaction():
+        for record in recording.read(case / "recording.jsonl"):
+            store.add_sample(Sample("hp", record.t, ClockState.SYNCED,
                                     tuple(Reading(q, v) for q, v in record.q.items())))
     store.close()
     config = config_file(tmp_path, case)

@@ -55,12 +55,10 @@ def from_store(store: Store, inst: Installation, cfg: DiagnosisConfig, period: P
                ) -> tuple[Ledger, Scan]:
     """The diagnosis's ledger and scan of the stored samples of ``period``, and of the longest
     interval on either side: the intervals that reach into its first and last hour."""
-    from agent.service.ledger_service import stored_samples
-
     ledger_spec = spec(inst)
     reach = max([ledger_spec.max_gap, *(t.max_gap for t in ledger_spec.tracks if t.max_gap)])
     ledger, scan = Ledger(ledger_spec), Scan(watch(inst, cfg))
-    for t, q, at, events in stored_samples(store, period.start - reach, period.end + reach):
+    for t, q, at, events in store.ledger_rows(period.start - reach, period.end + reach):
         ledger.add(t, q, at, events)
         scan.add(t, q)
     return ledger, scan
