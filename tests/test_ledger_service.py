@@ -40,7 +40,7 @@ class Rig:
     def __init__(self, path: Path) -> None:
         self.pipeline = Pipeline(path, ("x",), key=KEY, now=T0)
         if not self.pipeline.dispatcher.states:
-            self.pipeline.grant("x", ("hourly", "daily"), start=T0 - 3600)
+            self.pipeline.grant("x", ("hourly", "daily", "findings"), start=T0 - 3600)
         self.store = self.pipeline.store
         self.service = self.pipeline.ledger
 
@@ -65,6 +65,11 @@ async def test_hours_close_into_the_table_and_the_hourly_stream(tmp_path: Path) 
     assert first["energy"]["hp.heat_energy"]["heating|run"] == pytest.approx(3.0, abs=0.01)
     assert first["period"] == ["2025-12-31T23:00:00.000Z", "2026-01-01T00:00:00.000Z"]
     assert [b["seq"] for b in hourly] == list(range(1, len(hourly) + 1))
+    findings = rig.sent("findings")
+    assert [f["day"] for f in findings] == ["2026-01-01"]
+    assert findings[0]["period"] == ["2025-12-31T23:00:00.000Z", "2026-01-01T23:00:00.000Z"]
+    assert isinstance(findings[0]["findings"], list)
+    assert {n["rule"] for n in findings[0]["not_checked"]} >= {"delta_t"}  # no flow measured
     daily = rig.sent("daily")
     assert [d["day"] for d in daily] == ["2026-01-01"]
     assert daily[0]["heat_kwh"] == pytest.approx(72.0, abs=0.1)

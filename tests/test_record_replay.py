@@ -54,7 +54,8 @@ async def test_replay_to_a_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
         recipient.stream("hourly")) == 48 and len(recipient.stream("daily")) == 2, timeout=20)
     await recipient.stop()
     assert recipient.verifier.report.ok
-    assert {b["stream"] for b in recipient.bodies} == {"consent", "samples", "hourly", "daily"}
+    assert {b["stream"] for b in recipient.bodies} == {"consent", "samples", "hourly", "daily",
+                                                       "findings"}
 
 
 async def test_record_writes_live_samples(tmp_path: Path, heatpump: SimulatedHeatPump) -> None:

@@ -24,6 +24,7 @@ from agent.diagnosis.thresholds import DiagnosisConfig
 from agent.figures.installation import Installation
 from agent.figures.ledger import Ledger
 from agent.figures.metrics import Period, span
+from agent.service.findings_service import read_stored
 from drivers import recording
 
 Language = Literal["en", "nl"]
@@ -49,19 +50,6 @@ def from_recording(path: Path, inst: Installation, cfg: DiagnosisConfig, workers
         print(f"hpagent: {path} has no samples", file=sys.stderr)
         return 1
     return ledger, scan, span([ledger.start, ledger.end])
-
-
-def from_store(store: Store, inst: Installation, cfg: DiagnosisConfig, period: Period
-               ) -> tuple[Ledger, Scan]:
-    """The diagnosis's ledger and scan of the stored samples of ``period``, and of the longest
-    interval on either side: the intervals that reach into its first and last hour."""
-    ledger_spec = spec(inst)
-    reach = max([ledger_spec.max_gap, *(t.max_gap for t in ledger_spec.tracks if t.max_gap)])
-    ledger, scan = Ledger(ledger_spec), Scan(watch(inst, cfg))
-    for t, q, at, events in store.ledger_rows(period.start - reach, period.end + reach):
-        ledger.add(t, q, at, events)
-        scan.add(t, q)
-    return ledger, scan
 
 
 def attach(result: dict[str, Any], ledger: Ledger, scan: Scan, inst: Installation,
@@ -94,7 +82,7 @@ def run(recording_file: Path | None, store_path: Path | None, inst: Installation
             if period is None:
                 print("hpagent: no samples to diagnose", file=sys.stderr)
                 return 1
-            ledger, scan = from_store(store, inst, cfg, period)
+            ledger, scan = read_stored(store, inst, cfg, period)
         finally:
             store.close()
     found = diagnose(ledger, scan, inst, cfg, period).to_json()

@@ -43,7 +43,7 @@ from drivers import recording
 from drivers.links import parse_tcp
 from drivers.reading import Event, Reading
 
-STREAMS = ("samples", "hourly", "daily")
+STREAMS = ("samples", "hourly", "daily", "findings")
 GROUP = 500  # samples per commit: a replay needs no fsync per sample
 
 
@@ -143,7 +143,8 @@ async def replay(path: Path, config: Config | None, out: Path | None, broker: st
                                         f"replay of {path.name}", 0.0, None, "config")])
             ingest = Ingest(store, outbox, commit_interval=3600.0)
             ingest.then = dispatcher.on_commit
-            ledger = LedgerService(store, dispatcher, installation)
+            ledger = LedgerService(store, dispatcher, installation,
+                                   config.diagnosis if config is not None else None)
             ingest.on_commit = ledger.add_all
             await sink.start()
             try:

@@ -217,6 +217,7 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
             print(f"hpagent: no database at {store_path} (give --state-dir or --recording)",
                   file=sys.stderr)
             return 1
+        from agent.service.findings_service import read_stored
         from agent.service.ledger_service import ledger_from_store
 
         store = Store(store_path)
@@ -224,7 +225,7 @@ def run(recording_file: Path | None, store_path: Path | None, installation: Inst
             period = period or store_span(store)
             ledger = ledger_from_store(store, spec_for(installation), period)
             if period is not None:  # the findings read the samples themselves
-                evidence, scan = findings.from_store(store, installation, diagnosis, period)
+                evidence, scan = read_stored(store, installation, diagnosis, period)
         finally:
             store.close()
     if period is None:

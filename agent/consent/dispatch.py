@@ -199,6 +199,10 @@ class Dispatcher:
                 and stream in s.grant.streams and s.active(now)
                 and s.grant.id in self._announced]
 
+    def wanted(self, stream: str) -> bool:
+        """Whether any recipient may receive ``stream`` now."""
+        return any(self.active(name, stream) for name in self.recipients)
+
     def allowed(self, message: Pending) -> bool:
         """May this queued message leave now? Its grant must still be in force."""
         self.refresh()

@@ -12,6 +12,10 @@ what a resident is asked about, each chosen for one purpose (AVG/GDPR data minim
 * ``household``: the smart meter's whole-house figures and the room: they reveal presence and
   habits, so they are granted only on their own.
 * ``all``: everything.
+
+Fields select what the samples, hourly and daily streams carry. The ``findings`` stream carries
+diagnoses (codes, their evidence figures, causes and actions), never samples: granting the stream
+grants them whole.
 """
 
 from __future__ import annotations

@@ -97,7 +97,8 @@ class Agent:
             self.dispatcher.outlets[p.name] = p
         self.ingest = Ingest(self.store, self.outbox,
                              commit_interval=config.storage.commit_interval)
-        self.ledger = LedgerService(self.store, self.dispatcher, config.installation)
+        self.ledger = LedgerService(self.store, self.dispatcher, config.installation,
+                                    config.diagnosis)
         self.retention = Retention(self.store, config.storage.max_age, config.storage.max_size,
                                    self.ledger.keep_from, self.clock.now)
         self.ingest.then = self.dispatcher.on_commit

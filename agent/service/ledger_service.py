@@ -19,6 +19,7 @@ import structlog
 from agent.consent.dispatch import Dispatcher
 from agent.consent.fields import DAILY_FIGURES
 from agent.delivery.store import Store
+from agent.diagnosis.thresholds import DiagnosisConfig
 from agent.figures.installation import Installation
 from agent.figures.ledger import (
     COVERED,
@@ -34,6 +35,7 @@ from agent.figures.ledger import (
 )
 from agent.figures.metrics import LOCAL, Period, compute, spec_for
 from agent.sample import Sample
+from agent.service.findings_service import day_findings
 from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.ledger")
@@ -47,10 +49,12 @@ def _margin(spec: Spec) -> float:
 
 
 class LedgerService:
-    def __init__(self, store: Store, dispatcher: Dispatcher, installation: Installation) -> None:
+    def __init__(self, store: Store, dispatcher: Dispatcher, installation: Installation,
+                 diagnosis: DiagnosisConfig | None = None) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.installation = installation
+        self.diagnosis = diagnosis or DiagnosisConfig()
         self.spec = spec_for(installation)
         self.grace = _margin(self.spec)
         self.until = _until(store)
@@ -113,6 +117,10 @@ class LedgerService:
                           period)
         self.dispatcher.publish("daily", period.start, period.end,
                                 daily_content(day.isoformat(), period, figures), lambda: None)
+        if self.dispatcher.wanted("findings"):  # the rules read the day's samples: only if asked
+            content = day_findings(self.store, self.installation, self.diagnosis,
+                                   day.isoformat(), period)
+            self.dispatcher.publish("findings", period.start, period.end, content, lambda: None)
 
     def keep_from(self) -> float:
         """Samples from this time on are still needed: the open hours are rebuilt from them."""
