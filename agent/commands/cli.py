@@ -438,6 +438,27 @@ def report(
 
 
 @app.command()
+def status(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """What the running daemon knows: devices and their health, last values and their age,
+    outbox per recipient, clock, key, uptime, version."""
+    from agent.commands.status_cli import status as show
+
+    raise typer.Exit(show(_load_config(config, state_dir), as_json))
+
+
+@app.command()
+def watch(config: ConfigOpt = DEFAULT_CONFIG, state_dir: StateDirOpt = None,
+          every: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+          seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+          ) -> None:
+    """A live dashboard of the running daemon, until Ctrl-C."""
+    from agent.commands.status_cli import watch as live
+
+    raise typer.Exit(live(_load_config(config, state_dir), every, seconds))
+
+
+@app.command()
 def diagnose(
     findings: Annotated[bool, typer.Option(
         "--findings", help="Why the installation underperforms: the diagnosis rules over the "
@@ -449,13 +470,19 @@ def diagnose(
                         ] = "en",
     as_json: JsonOpt = False,
 ) -> None:
-    """Diagnose the installation on site."""
+    """Every check on site (config, key, clock, disk, daemon, devices, brokers, grants) as a
+    pass/fail table with a hint for each failure; or, with --findings, why the installation
+    underperforms."""
     from agent.commands.findings import run as run_findings
     from agent.diagnosis.thresholds import DiagnosisConfig
     from agent.figures.installation import Installation
 
     if not findings:
-        fail("say what to diagnose: --findings", 2)
+        from agent.commands.checks import run as run_checks
+        from agent.service import logs
+
+        logs.configure("error")  # the table says what failed; no log lines in between
+        raise typer.Exit(run_checks(_load_config(config, state_dir), as_json))
     if language not in ("en", "nl"):
         fail(f"--language must be en or nl, not {language!r}", 2)
     period = _period(from_, to)

@@ -82,6 +82,7 @@ class Callbacks:
 
     connected: Callable[[], None] = lambda: None
     disconnected: Callable[[], None] = lambda: None
+    unavailable: Callable[[str], None] = lambda reason: None  # a connection attempt failed
     acked: Callable[[int, str | None], None] = lambda mid, refusal: None  # refusal: why not
     message: Callable[[str, bytes], None] = lambda topic, payload: None
     subscriptions: list[str] = field(default_factory=list)
@@ -98,6 +99,7 @@ class MqttConnection:
         self._up = asyncio.Event()  # set while connected
         self._ever_connected = False
         self._down_logged = False
+        self.problem: str | None = None  # why the broker is unavailable, while it is
         self._closing = False
         self._session_over: asyncio.Event | None = None
         self._connack: asyncio.Future[int] | None = None
@@ -165,6 +167,7 @@ class MqttConnection:
             self._note_down(f"broker refused the connection: {_connack_reason(rc)}")
             return "protocol" if rc in _UNSUPPORTED_PROTOCOL else "failed"
         self._up.set()
+        self.problem = None
         if self._down_logged or not self._ever_connected:
             self._log.info("broker.connected", protocol=_protocol_name(self.protocol))
         self._down_logged = False
@@ -183,6 +186,8 @@ class MqttConnection:
         return "ran"
 
     def _note_down(self, reason: str) -> None:
+        self.problem = reason
+        self.callbacks.unavailable(reason)
         if not self._down_logged:
             self._log.warning("broker.unavailable", reason=reason)
             self._down_logged = True

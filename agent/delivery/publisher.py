@@ -85,6 +85,11 @@ class Publisher:
             self._guarded(self._fill)
 
     @property
+    def fault(self) -> str | None:
+        """The fault it is recovering from, if any."""
+        return self._fault
+
+    @property
     def inflight(self) -> int:
         return len(self._inflight)
 

@@ -439,6 +439,8 @@ class Config(_Model):
     storage: Storage = Field(default_factory=Storage)
     heartbeat: Duration = Field(300.0, description="How often each recipient granted 'status' "
                                 "gets a signed heartbeat.")
+    status_socket: Path = Field(Path("/run/hpagent/status.sock"), description="Where the "
+                                "daemon answers 'hpagent status' (systemd's RuntimeDirectory).")
     installation: Installation = Field(
         default_factory=Installation, description="What the performance figures must know "
         "about the installation: meters, boiler, references, advice, guarantee.")

@@ -35,8 +35,10 @@ from agent.service.config import Config, RecipientConfig
 from agent.service.devices import build_schedules
 from agent.service.ledger_service import LedgerService
 from agent.service.sampler import Clock, Sampler, Schedule
+from agent.service.status import StatusServer, device_report
 from agent.trust.jws import Signer
 from agent.trust.keys import load_private_key
+from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.daemon")
 
@@ -107,6 +109,8 @@ class Agent:
         self._ledger_failed = False
         self.sampler = Sampler(schedules if schedules is not None else build_schedules(config),
                                self.clock, self.deliver)
+        self.latest: dict[str, Sample] = {}  # each device's last sample, for the status
+        self.status_server = StatusServer(config.status_socket, self.report)
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def _refill_for(self, name: str) -> Callable[[int], list[Any]]:
@@ -114,6 +118,7 @@ class Agent:
 
     def deliver(self, sample: Sample) -> None:
         """A poll's sample: committed with the next group (``storage.commit_interval``)."""
+        self.latest[sample.source] = sample
         self.ingest.add(sample)
 
     def _into_ledger(self, samples: list[Sample]) -> None:
@@ -139,6 +144,30 @@ class Agent:
         if replaced is not None:
             out["store_replaced"] = replaced
         return out
+
+    def report(self) -> dict[str, Any]:
+        """What ``hpagent status`` shows: devices, recipients, store, clock, key, uptime."""
+        now = self.clock.now()
+        devices = [device_report(s.driver.describe(), s.interval,
+                                 self.latest.get(s.driver.name), now)
+                   for s in self.sampler.schedules]
+        recipients = []
+        for p in self.publishers:
+            r = next(c for c in self.config.recipients if c.name == p.name)
+            recipients.append({
+                "name": p.name, "broker": p.connection.settings.label,
+                "connected": p.connection.connected, "problem": p.connection.problem,
+                "outbox": self.outbox.backlog(p.name), "sent": p.stats.sent,
+                "acked": p.stats.acked, "refused": p.stats.refused,
+                "withheld": p.stats.withheld, "fault": p.fault,
+                "grants": [g.grant.id for g in self.dispatcher.states.values()
+                           if g.grant.recipient == r.name and g.active(now)]})
+        return {"device_id": self.config.device_id, "polls": self.sampler.polls,
+                "now": rfc3339(now), "key_id": self.signer.kid, "devices": devices,
+                "recipients": recipients,
+                "store": {"committed": self.ingest.committed, "buffered": self.ingest.buffered,
+                          "dropped": self.ingest.dropped, "path": str(self.store.path)},
+                **self._status()}
 
     # -- timers ----------------------------------------------------------------------------------
 
@@ -207,6 +236,7 @@ class Agent:
         self._every(self.config.heartbeat, self.dispatcher.heartbeat, "heartbeat")
         self._every(RETENTION_EVERY, self._enforce_retention, "retention")
         self._watch_expiry()
+        await self.status_server.start()
         systemd.notify("READY=1")
         keep_alive = systemd.KeepAlive(asyncio.get_running_loop(), self.status)
         stopped = asyncio.create_task(stop.wait())
@@ -224,6 +254,7 @@ class Agent:
             await p.drain(timeout=5.0)
             await p.close()
         await asyncio.gather(*publishing, return_exceptions=True)
+        await self.status_server.stop()
         stopped.cancel()
         log.info("agent.stopped", samples=self.ingest.committed, backlog=self.outbox.backlog())
         keep_alive.stop()
