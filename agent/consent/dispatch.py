@@ -172,6 +172,10 @@ class Dispatcher:
                 self._make(making, g.recipient, CONSENT, g.id,
                            {"kind": "granted", "terms": g.terms()})
                 self.outbox.note(g.id, "granted")
+            if "samples" in g.streams and self.outbox.cursor(g.recipient, g.id,
+                                                            _position(g)) is None:
+                # where its stream starts, from the first: retention counts what it lacks
+                self.outbox.set_cursor(g.recipient, g.id, _position(g), self._cursor(g))
             return True
         withdrawn = self.outbox.drop_grant(g.id)
         if withdrawn:

@@ -20,7 +20,6 @@ from typing import Any, Final
 import structlog
 
 from agent.delivery.outbox import Outbox
-from agent.delivery.store import Store
 from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.retention")
@@ -39,11 +38,12 @@ class Eviction:
 
 
 class Retention:
-    def __init__(self, store: Store, max_age: float, max_size: int,
+    def __init__(self, outbox: Outbox, max_age: float, max_size: int,
                  keep_from: Callable[[], float], now: Callable[[], float]) -> None:
         """``keep_from``: samples at or after this time are still needed (the ledger's open
         hours)."""
-        self.store = store
+        self.outbox = outbox
+        self.store = outbox.store
         self.max_age = max_age
         self.max_size = max_size
         self.keep_from = keep_from
@@ -57,6 +57,7 @@ class Retention:
 
     def enforce(self) -> list[Eviction]:
         """Remove what age and size call for; what was removed, for the log and status."""
+        self.outbox.flush()  # what was acknowledged no longer holds its samples
         done = []
         cutoff = self._bounded(self.now() - self.max_age)
         ids = self.store.db.execute("SELECT max(id) FROM samples WHERE t < ?",
@@ -66,10 +67,10 @@ class Retention:
         while self.used_bytes() > self.max_size:
             target = self.used_bytes() - self.max_size * LOW_WATER
             eviction = self._evict_share(target / max(self.used_bytes(), 1), "size")
-            if eviction is None:
+            if eviction is None or not eviction.samples:
                 break
             done.append(eviction)
-        return done
+        return [e for e in done if e.samples]
 
     def disk_full(self) -> Eviction | None:
         """The disk refused a write: shrink the WAL and free 5 % of the samples' pages."""
@@ -102,7 +103,7 @@ class Retention:
         message that is made again from them), in chunks."""
         db = self.store.db
         keep = self.keep_from()
-        queued = Outbox(self.store).oldest_recipe()
+        queued = self.outbox.oldest_recipe()
         if queued is not None:
             up_to = min(up_to, queued - 1)
         first, last, total = float("inf"), float("-inf"), 0

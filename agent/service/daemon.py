@@ -101,8 +101,9 @@ class Agent:
                              commit_interval=config.storage.commit_interval)
         self.ledger = LedgerService(self.store, self.dispatcher, config.installation,
                                     config.diagnosis)
-        self.retention = Retention(self.store, config.storage.max_age, config.storage.max_size,
-                                   self.ledger.keep_from, self.clock.now)
+        self.retention = Retention(self.outbox, config.storage.max_age,
+                                   config.storage.max_size, self.ledger.keep_from,
+                                   self.clock.now)
         self.ingest.then = self.dispatcher.on_commit
         self.ingest.on_commit = self._into_ledger
         self.ingest.on_failure = lambda exc: self.retention.disk_full()
