@@ -186,7 +186,6 @@ def test_diagnose_findings_table_and_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ((), "say what to diagnose: --findings"),
     (("--findings", "--language", "fr"), "--language must be en or nl"),
     (("--findings", "--from", "2026-01-05"), "give both --from and --to"),
 ])
