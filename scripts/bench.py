@@ -76,6 +76,8 @@ def _count(db: Path, table: Literal["samples", "outbox"]) -> int:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+    except sqlite3.OperationalError:
+        return 0  # the agent is still making its tables
     finally:
         con.close()
 
