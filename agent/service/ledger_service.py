@@ -35,7 +35,6 @@ from agent.figures.ledger import (
 )
 from agent.figures.metrics import LOCAL, Period, compute, spec_for
 from agent.sample import Sample
-from agent.service.findings_service import day_findings
 from drivers.timestamps import rfc3339
 
 log = structlog.get_logger("hpagent.ledger")
@@ -118,6 +117,8 @@ class LedgerService:
         self.dispatcher.publish("daily", period.start, period.end,
                                 daily_content(day.isoformat(), period, figures), lambda: None)
         if self.dispatcher.wanted("findings"):  # the rules read the day's samples: only if asked
+            from agent.service.findings_service import day_findings  # the daemon's memory
+
             content = day_findings(self.store, self.installation, self.diagnosis,
                                    day.isoformat(), period)
             self.dispatcher.publish("findings", period.start, period.end, content, lambda: None)
